@@ -51,6 +51,7 @@ public static class TorchRuntime
             if (s_prepared)
                 return;
             s_prepared = true;
+            NativeAllocator.Configure();
             if (!OperatingSystem.IsLinux())
                 return;
             if (SystemHasVersion(LibStdCxx, RequiredLibStdCxxVersion))
