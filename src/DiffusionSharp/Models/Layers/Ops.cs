@@ -1,0 +1,71 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace DiffusionSharp.Models.Layers;
+
+/// <summary>
+/// The U-Net's products (conv, linear, batched matmul) at the layer context's <see cref="ComputePrecision"/>, and its
+/// parameter-free pieces. Modules hold the parameters (TorchSharp's <c>Conv2d</c>/<c>Linear</c>/<c>GroupNorm</c>,
+/// so checkpoint keys are <c>weight</c>/<c>bias</c>) and call these instead of the modules' own forward.
+/// </summary>
+internal static class Ops
+{
+    /// <summary>2-D convolution (zero padding <paramref name="padding"/> on every side), through <see cref="CpuConvolution"/>.</summary>
+    public static Tensor Conv2d(LayerContext ctx, Conv2d conv, Tensor x, long stride, long padding)
+    {
+        if (ctx.Precision == ComputePrecision.Full)
+            return CpuConvolution.Conv2d(x, conv.weight, conv.bias, stride, padding);
+        using var scope = NewDisposeScope();
+        var y = CpuConvolution.Conv2d(x.to(ScalarType.BFloat16), conv.weight.to(ScalarType.BFloat16), conv.bias?.to(ScalarType.BFloat16), stride, padding);
+        return y.to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>y = x·Wᵀ + b over the last dimension.</summary>
+    public static Tensor Linear(LayerContext ctx, Linear linear, Tensor x)
+    {
+        if (ctx.Precision == ComputePrecision.Full)
+            return F.linear(x, linear.weight, linear.bias);
+        using var scope = NewDisposeScope();
+        var y = F.linear(x.to(ScalarType.BFloat16), linear.weight.to(ScalarType.BFloat16), linear.bias?.to(ScalarType.BFloat16));
+        return y.to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Batched matrix product a·b ([N, n, k] × [N, k, m]).</summary>
+    public static Tensor Bmm(LayerContext ctx, Tensor a, Tensor b)
+    {
+        if (ctx.Precision == ComputePrecision.Full)
+            return bmm(a, b);
+        using var scope = NewDisposeScope();
+        return bmm(a.to(ScalarType.BFloat16), b.to(ScalarType.BFloat16)).to(a.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>GroupNorm in the input's dtype (never reduced precision: its statistics need the full mantissa).</summary>
+    public static Tensor GroupNorm(GroupNorm norm, long groups, double eps, Tensor x) =>
+        F.group_norm(x, groups, norm.weight, norm.bias, eps);
+
+    /// <summary>The activations diffusers' <c>get_activation</c> knows.</summary>
+    public static Tensor Activation(ActivationFunction fn, Tensor x) => fn switch
+    {
+        ActivationFunction.Silu or ActivationFunction.Swish => F.silu(x),
+        ActivationFunction.Mish => F.mish(x),
+        ActivationFunction.Gelu => F.gelu(x),
+        ActivationFunction.Relu => F.relu(x),
+        _ => throw new ArgumentOutOfRangeException(nameof(fn), fn, null),
+    };
+
+    /// <summary>
+    /// A GroupNorm module with weight = 1 and bias = 0 (TorchSharp 0.107 leaves them uninitialised, unlike PyTorch).
+    /// </summary>
+    public static GroupNorm NewGroupNorm(long groups, long channels, double eps)
+    {
+        var norm = nn.GroupNorm(groups, channels, eps, affine: true);
+        using (no_grad())
+        {
+            norm.weight.fill_(1);
+            norm.bias!.fill_(0);
+        }
+        return norm;
+    }
+}
