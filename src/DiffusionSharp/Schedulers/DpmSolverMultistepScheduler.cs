@@ -365,7 +365,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
         var computeType = sample.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         var x = sample.to(computeType);
         var (alphaS, sigmaS) = AlphaSigma(_sigmas[i]);
-        var converted = ConvertModelOutput(modelOutput.to(computeType), x, alphaS, sigmaS);
+        var (converted, x0) = ConvertModelOutput(modelOutput.to(computeType), x, alphaS, sigmaS);
 
         // Shift the history: _modelOutputs[^1] is m₀ (this step), [^2] is m₁, [^3] is m₂.
         _modelOutputs[0]?.Dispose();
@@ -396,7 +396,6 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
             _lowerOrderNums++;
         _stepIndex = i + 1;
 
-        var x0 = IsDataPrediction ? converted : (x - sigmaS * converted) / alphaS;
         var outDtype = modelOutput.dtype;
         return new SchedulerStepOutput(
             prev.to(outDtype).MoveToOuterDisposeScope(),
@@ -439,19 +438,24 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
         _stepIndex = null;
     }
 
-    /// <summary>x̂₀ for the ++ algorithms (thresholded if asked), ε̂ otherwise (thresholding applied through x̂₀).</summary>
-    private Tensor ConvertModelOutput(Tensor modelOutput, Tensor x, double alpha, double sigma)
+    /// <summary>
+    /// The solver's variable — x̂₀ for the ++ algorithms, ε̂ otherwise — and the step's x̂₀. Thresholding acts on x̂₀;
+    /// in noise prediction ε̂ is then recomputed from the thresholded x̂₀.
+    /// </summary>
+    private (Tensor Converted, Tensor X0) ConvertModelOutput(Tensor modelOutput, Tensor x, double alpha, double sigma)
     {
         if (IsDataPrediction)
         {
             var x0 = ToData(Options.PredictionType, modelOutput, x, alpha, sigma);
-            return Options.Thresholding ? Threshold(x0, Options.DynamicThresholdingRatio, Options.SampleMaxValue) : x0;
+            if (Options.Thresholding)
+                x0 = Threshold(x0, Options.DynamicThresholdingRatio, Options.SampleMaxValue);
+            return (x0, x0);
         }
         var eps = ToNoise(Options.PredictionType, modelOutput, x, alpha, sigma);
         if (!Options.Thresholding)
-            return eps;
+            return (eps, (x - sigma * eps) / alpha);
         var thresholded = Threshold((x - sigma * eps) / alpha, Options.DynamicThresholdingRatio, Options.SampleMaxValue);
-        return (x - alpha * thresholded) / sigma;
+        return ((x - alpha * thresholded) / sigma, thresholded);
     }
 
     /// <summary>One step from σ_s = σ[i] to σ_t = σ[i+1] of the given order (the history holds ≥ order outputs).</summary>

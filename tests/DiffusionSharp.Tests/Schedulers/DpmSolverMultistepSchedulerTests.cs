@@ -203,4 +203,44 @@ public sealed class DpmSolverMultistepSchedulerTests
         Assert.Equal(first, second);
         Assert.Equal(live, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
+
+    [Fact]
+    public void LambdaClippingDropsTheNoisiestTimesteps()
+    {
+        // diffusers recommends lambda_min_clipped = −5.1 for the cosine schedule, whose λ reaches about −10 at t = 999.
+        const double clip = -5.1;
+        var options = new DpmSolverMultistepOptions { Schedule = new NoiseScheduleOptions { BetaSchedule = BetaSchedule.SquaredCosCapV2 }, LambdaMinClipped = clip };
+        using var s = new DpmSolverMultistepScheduler(options);
+        s.SetTimesteps(10);
+        var ac = s.Schedule.AlphasCumprod;
+        double Lambda(int t) => Math.Log(MathF.Sqrt(ac[t])) - Math.Log(MathF.Sqrt(1f - ac[t]));
+        int first = (int)s.Timesteps[0].item<double>();
+        Assert.True(first < 999);
+        Assert.True(Lambda(first) >= clip, $"λ({first}) = {Lambda(first)}");
+        Assert.True(Lambda(first + 1) < clip, $"λ({first + 1}) = {Lambda(first + 1)}");
+    }
+
+    [Theory]
+    [InlineData(DpmSolverAlgorithmType.DpmSolverPlusPlus, FinalSigmasType.Zero)]
+    [InlineData(DpmSolverAlgorithmType.DpmSolver, FinalSigmasType.SigmaMin)]
+    public void ThresholdingKeepsTheDataPredictionInRange(DpmSolverAlgorithmType algorithm, FinalSigmasType finalSigmas)
+    {
+        using var scope = NewDisposeScope();
+        var options = new DpmSolverMultistepOptions { AlgorithmType = algorithm, FinalSigmasType = finalSigmas, Thresholding = true, SampleMaxValue = 1.5 };
+        using var s = new DpmSolverMultistepScheduler(options);
+        using var plain = new DpmSolverMultistepScheduler(options with { Thresholding = false });
+        s.SetTimesteps(5);
+        plain.SetTimesteps(5);
+        using var gen = new TorchSharp.torch.Generator(7);
+        var x = randn(new long[] { 2, 1, 8, 8 }, generator: gen);
+        double t = s.Timesteps[0].item<double>();
+        // An ε far from the truth gives |x̂₀| in the hundreds at t = 999.
+        var eps = x * 0.5f;
+        var thresholded = s.Step(eps, t, x).PredOriginalSample!;
+        var raw = plain.Step(eps, t, x).PredOriginalSample!;
+        Assert.True(raw.abs().max().item<float>() > 10);
+        // s is clamped to sample_max_value, so x̂₀ = clamp(x̂₀, −s, s)/s lies in [−1, 1].
+        Assert.True(thresholded.abs().max().item<float>() <= 1.0f + 1e-6f);
+        Assert.True(thresholded.sign().eq(raw.sign()).all().item<bool>());
+    }
 }

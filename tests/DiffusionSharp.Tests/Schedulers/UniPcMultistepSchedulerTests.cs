@@ -1,6 +1,7 @@
 using System.Text.Json;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Tests.Schedulers;
@@ -145,5 +146,28 @@ public sealed class UniPcMultistepSchedulerTests
         Assert.NotEqual(all, Run([2]));
         // The corrector of step 5 (the last) would run at a 7th step that never comes.
         Assert.Equal(all, Run([5]));
+    }
+
+    [Fact]
+    public void SetTimestepsRestartsTheRolloutAndKeepsMemoryFlat()
+    {
+        using var s = new UniPcMultistepScheduler(new UniPcMultistepOptions { SolverOrder = 3 });
+        float[] Run()
+        {
+            using var scope = NewDisposeScope();
+            s.SetTimesteps(8);
+            var x = ones(1, 1, 2, 2) * 0.5f;
+            foreach (var t in s.Timesteps.data<double>().ToArray())
+            {
+                using var stepScope = NewDisposeScope();
+                x = s.Step(x * 0.1f + 0.001f * (float)t, t, x).PrevSample.MoveToOuterDisposeScope();
+            }
+            return x.data<float>().ToArray();
+        }
+        var first = Run();
+        long live = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var second = Run();
+        Assert.Equal(first, second);
+        Assert.Equal(live, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
 }
