@@ -316,10 +316,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
                 $"The {Options.TimestepSpacing} spacing gives timesteps outside [0, {T - 1}] for this many steps.");
 
         double finalSigma = Options.FinalSigmasType == FinalSigmasType.SigmaMin ? _trainSigmas[0] : 0.0;
-        var grid = new double[sigmas.Length + 1];
-        for (int i = 0; i < sigmas.Length; i++)
-            grid[i] = (float)sigmas[i];
-        grid[^1] = (float)finalSigma;
+        var grid = Float32Grid(sigmas, finalSigma, numInferenceSteps);
 
         ResetState();
         _timesteps = timesteps;
@@ -467,6 +464,8 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
         double lambdaT = Math.Log(alphaT) - Math.Log(sigmaT); // +∞ when σ_t = 0; the weights below stay finite.
         double lambdaS = Math.Log(alphaS) - Math.Log(sigmaS);
         double h = lambdaT - lambdaS;
+        if (h == 0)
+            return x.clone(); // σ_t = σ_s (a grid ending at σ_min twice): the exact solution is x_s itself.
 
         var m0 = _modelOutputs[^1]!;
         Tensor d0 = m0, d1 = m0, d2 = m0;

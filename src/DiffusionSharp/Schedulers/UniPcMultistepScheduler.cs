@@ -323,10 +323,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, IDisposable
             throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps,
                 $"The {Options.TimestepSpacing} spacing gives timesteps outside [0, {T - 1}] for this many steps.");
 
-        var grid = new double[sigmas.Length + 1];
-        for (int i = 0; i < sigmas.Length; i++)
-            grid[i] = (float)sigmas[i];
-        grid[^1] = (float)finalSigma;
+        var grid = Float32Grid(sigmas, finalSigma, numInferenceSteps);
 
         ResetState();
         _timesteps = timesteps;
@@ -447,6 +444,8 @@ public sealed class UniPcMultistepScheduler : IScheduler, IDisposable
     private Tensor Predictor(int i, Tensor x, int order)
     {
         var step = new BhStep(this, sTarget: _sigmas![i + 1], s0: _sigmas[i], order);
+        if (step.H == 0)
+            return x.clone(); // σ_t = σ_s (a grid ending at σ_min twice): the exact solution is x_s itself.
         // Earlier nodes s_k = σ[i−k] with outputs m_k (k = 1..p−1).
         var (rks, d1s) = Differences(step.H, _sigmas[i], k => _sigmas[i - k], order);
         Tensor? res = null;

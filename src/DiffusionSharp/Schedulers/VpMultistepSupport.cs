@@ -62,6 +62,29 @@ internal static class VpMultistepSupport
         return timesteps;
     }
 
+    /// <summary>
+    /// The rollout's σ grid as float32 values (as diffusers stores it): <paramref name="sigmas"/> then
+    /// <paramref name="finalSigma"/>. The grid must strictly decrease — a repeated σ makes a step of h = 0 in λ, and the
+    /// multistep divided differences then divide by zero — except that the final σ may equal the last one (a Karras grid
+    /// ending at σ_min with final_sigmas_type sigma_min), which the solvers take as an identity step.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A repeated or increasing σ (too many steps for the spacing).</exception>
+    internal static double[] Float32Grid(double[] sigmas, double finalSigma, int numInferenceSteps)
+    {
+        var grid = new double[sigmas.Length + 1];
+        for (int i = 0; i < sigmas.Length; i++)
+            grid[i] = (float)sigmas[i];
+        grid[^1] = (float)finalSigma;
+        for (int i = 0; i + 1 < grid.Length; i++)
+        {
+            bool ok = i + 2 == grid.Length ? grid[i] >= grid[i + 1] : grid[i] > grid[i + 1];
+            if (!ok)
+                throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps,
+                    $"{numInferenceSteps} steps repeat the noise level σ = {grid[i]} (steps {i} and {i + 1}); use fewer steps or another timestep_spacing.");
+        }
+        return grid;
+    }
+
     /// <summary>α_t = 1/√(1+s²) and σ_t = s·α_t for the VE noise level s (EDM Table 1, "VP", with s(t) = α_t).</summary>
     internal static (double Alpha, double Sigma) AlphaSigma(double s)
     {

@@ -243,4 +243,35 @@ public sealed class DpmSolverMultistepSchedulerTests
         Assert.True(thresholded.abs().max().item<float>() <= 1.0f + 1e-6f);
         Assert.True(thresholded.sign().eq(raw.sign()).all().item<bool>());
     }
+
+    [Fact]
+    public void RepeatedNoiseLevelsAreRejectedAndAFinalRepeatIsAnIdentityStep()
+    {
+        using var scope = NewDisposeScope();
+        // linspace over 1000 training steps with 1000 inference steps rounds two timesteps to the same value (h = 0,
+        // then a division by zero in diffusers).
+        using var s = new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions());
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => s.SetTimesteps(1000));
+        Assert.Equal("numInferenceSteps", e.ParamName);
+        Assert.Contains("repeat", e.Message);
+        s.SetTimesteps(500);
+
+        // A Karras grid ends at σ_min, and final_sigmas_type sigma_min repeats it: the last step must return its input
+        // (third order there would be 0/0 without the identity rule, as lower_order_final does not apply at 20 steps).
+        using var k = new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions
+        {
+            UseKarrasSigmas = true, FinalSigmasType = FinalSigmasType.SigmaMin, SolverOrder = 3, SolverType = DpmSolverType.Heun,
+        });
+        k.SetTimesteps(20);
+        Assert.Equal(k.Sigmas[^2], k.Sigmas[^1]);
+        var x = ones(1, 1, 2, 2);
+        Tensor input = x;
+        foreach (var t in k.Timesteps.data<double>().ToArray())
+        {
+            input = x;
+            x = k.Step(x * 0.2f + 0.1f, t, x).PrevSample;
+        }
+        Assert.True(x.isfinite().all().item<bool>());
+        Assert.True(x.eq(input).all().item<bool>());
+    }
 }
