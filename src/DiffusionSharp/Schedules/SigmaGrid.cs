@@ -103,40 +103,38 @@ public static class SigmaGrid
     /// <summary>
     /// σ → fractional training timestep by linear interpolation in log σ between the two bracketing training
     /// timesteps (diffusers' <c>_sigma_to_t</c>). <paramref name="logSigmas"/> are the float32 log σ_t of the training
-    /// schedule (increasing in t); σ below/above the table clamps to t = 0 / T−1.
+    /// schedule (increasing in t, see <see cref="LogSigmas"/>); σ below/above the table clamps to t = 0 / T−1.
     /// </summary>
     /// <remarks>
-    /// Bit-faithful to diffusers: log σ in float64, the bracketing table values are float32 and their difference is
-    /// taken in float32, the weight and t in float64.
+    /// Bit-faithful to diffusers under NumPy 1.x type promotion, where a float64 scalar meeting a float32 array is
+    /// demoted: log σ is rounded to float32, the bracket search and the weight w are float32, and only
+    /// t = (1 − w)·low + w·high is formed in float64.
     /// </remarks>
     public static double SigmaToT(double sigma, ReadOnlySpan<float> logSigmas)
     {
         if (logSigmas.Length < 2)
             throw new ArgumentException("At least two training sigmas are needed.", nameof(logSigmas));
-        double logSigma = Math.Log(Math.Max(sigma, 1e-10));
+        float logSigma = (float)Math.Log(Math.Max(sigma, 1e-10));
         // The last index whose log σ_t ≤ log σ (0 if none), kept one short of the end so that high = low + 1 exists.
         int low = 0;
         for (int j = 0; j < logSigmas.Length; j++)
         {
-            if (logSigma - logSigmas[j] >= 0)
+            if (logSigma - logSigmas[j] >= 0f)
                 low = j;
         }
         low = Math.Min(low, logSigmas.Length - 2);
         int high = low + 1;
-        float lowValue = logSigmas[low];
-        float highValue = logSigmas[high];
-        float span = lowValue - highValue;
-        double w = (lowValue - logSigma) / span;
-        w = Math.Clamp(w, 0.0, 1.0);
-        return (1 - w) * low + w * high;
+        float w = (logSigmas[low] - logSigma) / (logSigmas[low] - logSigmas[high]);
+        w = Math.Clamp(w, 0f, 1f);
+        return (double)(1f - w) * low + (double)w * high;
     }
 
-    /// <summary>log σ_t in float32 (natural log of each float32 σ, as <c>np.log</c> on a float32 array).</summary>
+    /// <summary>log σ_t in float32, as <c>np.log</c> on a float32 array computes it (see <see cref="NumpyLog"/>).</summary>
     public static float[] LogSigmas(ReadOnlySpan<float> sigmas)
     {
         var logs = new float[sigmas.Length];
         for (int i = 0; i < logs.Length; i++)
-            logs[i] = MathF.Log(sigmas[i]);
+            logs[i] = NumpyLog.Float32(sigmas[i]);
         return logs;
     }
 

@@ -17,6 +17,8 @@ internal static class Rollout
         scheduler.SetTimesteps(fx.NumInferenceSteps);
         var timesteps = scheduler.Timesteps.data<double>().ToArray();
         fx.AssertScheduleClose(timesteps, fx.Timesteps, "timesteps");
+        // Stronger than the README's rtol: the timesteps are float32 values diffusers' add_noise looks up by equality.
+        Assert.True(timesteps.SequenceEqual(fx.Timesteps), $"{fx.Name}: timesteps are close but not bit-identical");
         if (fx.Sigmas is { } expectedSigmas)
         {
             Assert.NotNull(sigmas);

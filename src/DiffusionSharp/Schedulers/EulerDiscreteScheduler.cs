@@ -1,0 +1,262 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using DiffusionSharp.Schedules;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Schedulers;
+
+/// <summary>What Euler passes to the network as its time input (diffusers' <c>timestep_type</c>).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<EulerTimestepType>))]
+public enum EulerTimestepType
+{
+    /// <summary>The (possibly fractional) training timestep. JSON <c>"discrete"</c>.</summary>
+    [JsonStringEnumMemberName("discrete")]
+    Discrete,
+
+    /// <summary>c_noise = ¼ log σ (Karras et al. 2022, Table 1, "EDM"), used only with v-prediction. JSON <c>"continuous"</c>.</summary>
+    [JsonStringEnumMemberName("continuous")]
+    Continuous,
+}
+
+/// <summary>Options of <see cref="EulerDiscreteScheduler"/>; defaults are diffusers' <c>EulerDiscreteScheduler</c> defaults.</summary>
+public sealed record EulerDiscreteSchedulerOptions
+{
+    /// <summary>The training noise schedule.</summary>
+    public NoiseScheduleOptions Schedule { get; init; } = new();
+
+    /// <summary>What the network predicts.</summary>
+    public PredictionType PredictionType { get; init; } = PredictionType.Epsilon;
+
+    /// <summary>How timesteps map to σ.</summary>
+    public SigmaInterpolation InterpolationType { get; init; } = SigmaInterpolation.Linear;
+
+    /// <summary>Walk the Karras et al. 2022 ρ = 7 grid (eq. 5) instead of the timesteps' σ.</summary>
+    public bool UseKarrasSigmas { get; init; }
+
+    /// <summary>Walk a grid even in log σ instead of the timesteps' σ.</summary>
+    public bool UseExponentialSigmas { get; init; }
+
+    /// <summary>σ_min of the Karras/exponential grid (null: the timesteps' smallest σ).</summary>
+    public double? SigmaMin { get; init; }
+
+    /// <summary>σ_max of the Karras/exponential grid (null: the timesteps' largest σ).</summary>
+    public double? SigmaMax { get; init; }
+
+    /// <summary>How inference timesteps are spaced.</summary>
+    public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Linspace;
+
+    /// <summary>The network's time input.</summary>
+    public EulerTimestepType TimestepType { get; init; } = EulerTimestepType.Discrete;
+
+    /// <summary>Added to every timestep with <see cref="TimestepSpacing.Leading"/>.</summary>
+    public int StepsOffset { get; init; }
+
+    /// <summary>The σ the rollout ends at.</summary>
+    public FinalSigmaType FinalSigmasType { get; init; } = FinalSigmaType.Zero;
+
+    /// <summary>S_churn of Karras et al. 2022, Algorithm 2 (0: the deterministic Euler ODE step). A <c>step()</c> argument in diffusers.</summary>
+    public double SChurn { get; init; }
+
+    /// <summary>S_tmin: churn only where σ ≥ S_tmin.</summary>
+    public double STmin { get; init; }
+
+    /// <summary>S_tmax: churn only where σ ≤ S_tmax.</summary>
+    [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+    public double STmax { get; init; } = double.PositiveInfinity;
+
+    /// <summary>S_noise: the scale of the churn noise.</summary>
+    public double SNoise { get; init; } = 1.0;
+
+    /// <summary>Reads diffusers' <c>scheduler_config.json</c>; missing keys take diffusers' defaults (the S_* are step arguments there).</summary>
+    /// <exception cref="ArgumentException">A key of the wrong type, an unknown name, or <c>use_beta_sigmas</c> (not supported).</exception>
+    public static EulerDiscreteSchedulerOptions FromDiffusersConfig(JsonElement config)
+    {
+        var d = new EulerDiscreteSchedulerOptions();
+        if (DiffusersConfig.GetBool(config, "use_beta_sigmas", false))
+            throw new ArgumentException("use_beta_sigmas is not supported; use use_karras_sigmas or use_exponential_sigmas.", "use_beta_sigmas");
+        return new EulerDiscreteSchedulerOptions
+        {
+            Schedule = DiffusersConfig.ReadSchedule(config, d.Schedule),
+            PredictionType = DiffusersConfig.GetEnum(config, "prediction_type", d.PredictionType),
+            InterpolationType = DiffusersConfig.GetEnum(config, "interpolation_type", d.InterpolationType),
+            UseKarrasSigmas = DiffusersConfig.GetBool(config, "use_karras_sigmas", d.UseKarrasSigmas),
+            UseExponentialSigmas = DiffusersConfig.GetBool(config, "use_exponential_sigmas", d.UseExponentialSigmas),
+            SigmaMin = DiffusersConfig.GetNullableDouble(config, "sigma_min"),
+            SigmaMax = DiffusersConfig.GetNullableDouble(config, "sigma_max"),
+            TimestepSpacing = DiffusersConfig.GetEnum(config, "timestep_spacing", d.TimestepSpacing),
+            TimestepType = DiffusersConfig.GetEnum(config, "timestep_type", d.TimestepType),
+            StepsOffset = DiffusersConfig.GetInt(config, "steps_offset", d.StepsOffset),
+            FinalSigmasType = DiffusersConfig.GetEnum(config, "final_sigmas_type", d.FinalSigmasType),
+        };
+    }
+
+    /// <summary>The diffusers <c>scheduler_config.json</c> content for these options.</summary>
+    public JsonObject ToDiffusersConfig()
+    {
+        var o = new JsonObject { ["_class_name"] = EulerDiscreteScheduler.DiffusersClassName };
+        DiffusersConfig.WriteSchedule(o, Schedule);
+        o["prediction_type"] = DiffusersNames.ToName(PredictionType);
+        o["interpolation_type"] = DiffusersNames.ToName(InterpolationType);
+        o["use_karras_sigmas"] = UseKarrasSigmas;
+        o["use_exponential_sigmas"] = UseExponentialSigmas;
+        o["use_beta_sigmas"] = false;
+        o["sigma_min"] = SigmaMin;
+        o["sigma_max"] = SigmaMax;
+        o["timestep_spacing"] = DiffusersNames.ToName(TimestepSpacing);
+        o["timestep_type"] = DiffusersNames.ToName(TimestepType);
+        o["steps_offset"] = StepsOffset;
+        o["final_sigmas_type"] = DiffusersNames.ToName(FinalSigmasType);
+        return o;
+    }
+}
+
+/// <summary>
+/// Euler's method on the probability-flow ODE dx/dσ = (x − D(x; σ))/σ in σ space, with optional "churn"
+/// (Karras et al. 2022, "Elucidating the Design Space of Diffusion-Based Generative Models", Algorithm 2 without the
+/// Heun correction): σ̂ = σ_i(1 + γ_i), x̂ = x + √(σ̂² − σ_i²)·S_noise·z, x_{i+1} = x̂ + (σ_{i+1} − σ̂)(x̂ − D(x̂))/σ̂,
+/// with γ_i = min(S_churn/N, √2 − 1) inside [S_tmin, S_tmax]. The VP network sees x/√(σ² + 1).
+/// </summary>
+/// <remarks>Matches diffusers' <c>EulerDiscreteScheduler</c> step for step (float32 σ arithmetic included).</remarks>
+public sealed class EulerDiscreteScheduler : IScheduler
+{
+    /// <summary>diffusers' class name, <c>_class_name</c> in <c>scheduler_config.json</c>.</summary>
+    public const string DiffusersClassName = "EulerDiscreteScheduler";
+
+    private readonly float[] _alphasCumprod;
+    private float[]? _timesteps;
+    private float[]? _sigmas;
+    private Tensor? _timestepsTensor;
+    private int? _stepIndex;
+
+    /// <summary>Builds the scheduler.</summary>
+    /// <exception cref="ArgumentException">An invalid option (the message names the diffusers key).</exception>
+    public EulerDiscreteScheduler(EulerDiscreteSchedulerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        SchedulerGuards.CheckDefined(options.PredictionType, "prediction_type");
+        SchedulerGuards.CheckDefined(options.InterpolationType, "interpolation_type");
+        SchedulerGuards.CheckDefined(options.TimestepSpacing, "timestep_spacing");
+        SchedulerGuards.CheckDefined(options.TimestepType, "timestep_type");
+        SchedulerGuards.CheckDefined(options.FinalSigmasType, "final_sigmas_type");
+        if (options.UseKarrasSigmas && options.UseExponentialSigmas)
+            throw new ArgumentException("Only one of use_karras_sigmas and use_exponential_sigmas can be set.", "use_karras_sigmas");
+        if (options.SigmaMin is { } lo)
+            SchedulerGuards.CheckRange(lo, double.Epsilon, double.MaxValue, "sigma_min");
+        if (options.SigmaMax is { } hi)
+            SchedulerGuards.CheckRange(hi, options.SigmaMin ?? double.Epsilon, double.MaxValue, "sigma_max");
+        SchedulerGuards.CheckRange(options.SChurn, 0, double.MaxValue, "s_churn");
+        SchedulerGuards.CheckRange(options.SNoise, 0, double.MaxValue, "s_noise");
+        if (double.IsNaN(options.STmin) || double.IsNaN(options.STmax) || options.STmin > options.STmax)
+            throw new ArgumentOutOfRangeException("s_tmin", options.STmin, "s_tmin and s_tmax must be numbers with s_tmin ≤ s_tmax.");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.StepsOffset, "steps_offset");
+        Options = options;
+        Schedule = new NoiseSchedule(options.Schedule);
+        _alphasCumprod = (float[])Schedule.AlphasCumprod.Clone();
+        // Zero terminal SNR makes σ_T infinite; diffusers keeps it finite with ᾱ_T = 2⁻²⁴ (σ_T ≈ 4096).
+        if (options.Schedule.RescaleBetasZeroSnr)
+            _alphasCumprod[^1] = MathF.Pow(2, -24);
+    }
+
+    /// <summary>The options.</summary>
+    public EulerDiscreteSchedulerOptions Options { get; }
+
+    /// <summary>The training schedule.</summary>
+    public NoiseSchedule Schedule { get; }
+
+    /// <summary>ᾱ_t as this scheduler uses it (ᾱ_T = 2⁻²⁴ under zero terminal SNR).</summary>
+    public IReadOnlyList<float> AlphasCumprod => _alphasCumprod;
+
+    /// <summary>σ of the rollout, one more than the timesteps, ending in the final σ.</summary>
+    public IReadOnlyList<float> Sigmas => _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
+
+    /// <inheritdoc/>
+    public int NumTrainTimesteps => Schedule.NumTrainTimesteps;
+
+    /// <inheritdoc/>
+    public Tensor Timesteps => _timestepsTensor ?? throw new InvalidOperationException("Call SetTimesteps first.");
+
+    /// <inheritdoc/>
+    public double InitNoiseSigma => DiscreteSigmaSchedule.InitNoiseSigma(_sigmas ?? throw new InvalidOperationException("Call SetTimesteps first."), Options.TimestepSpacing);
+
+    /// <inheritdoc/>
+    public int Order => 1;
+
+    /// <inheritdoc/>
+    public void SetTimesteps(int numInferenceSteps)
+    {
+        var grid = Options.UseKarrasSigmas ? SigmaGridKind.Karras : Options.UseExponentialSigmas ? SigmaGridKind.Exponential : SigmaGridKind.Timesteps;
+        var (timesteps, sigmas) = DiscreteSigmaSchedule.Build(_alphasCumprod, Options.TimestepSpacing, numInferenceSteps, Options.StepsOffset,
+            Options.InterpolationType, grid, Options.FinalSigmasType, Options.SigmaMin, Options.SigmaMax);
+        if (Options.TimestepType == EulerTimestepType.Continuous && Options.PredictionType == PredictionType.VPrediction)
+        {
+            // EDM's c_noise = ¼ ln σ as the network's time input (Karras et al. 2022, Table 1).
+            timesteps = sigmas[..^1].Select(s => 0.25f * MathF.Log(s)).ToArray();
+        }
+        _timesteps = timesteps;
+        _sigmas = sigmas;
+        _stepIndex = null;
+        _timestepsTensor?.Dispose();
+        _timestepsTensor = SchedulerGuards.OwnedTimesteps(timesteps.Select(t => (double)t));
+    }
+
+    /// <inheritdoc/>
+    public Tensor ScaleModelInput(Tensor sample, double timestep)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        float sigma = Sigmas[EnsureStepIndex(timestep)];
+        return sample / MathF.Sqrt(sigma * sigma + 1f);
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentNullException">The step churns (γ &gt; 0) and no noise source was given.</exception>
+    public SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
+    {
+        SchedulerGuards.CheckStepInputs(modelOutput, sample);
+        var sigmas = _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
+        int i = EnsureStepIndex(timestep);
+        if (i + 1 >= sigmas.Length)
+            throw new InvalidOperationException("The rollout is over; call SetTimesteps to start another.");
+
+        float sigma = sigmas[i];
+        double gamma = Options.STmin <= sigma && sigma <= Options.STmax
+            ? Math.Min(Options.SChurn / (sigmas.Length - 1), Math.Sqrt(2) - 1)
+            : 0.0;
+        float sigmaHat = sigma * (float)(gamma + 1);
+
+        using var scope = NewDisposeScope();
+        var x = sample.dtype == ScalarType.Float64 ? sample.alias() : sample.to(ScalarType.Float32);
+        if (gamma > 0)
+        {
+            var z = SchedulerGuards.RequireNoise(noise, nameof(EulerDiscreteScheduler)).Next(modelOutput);
+            var eps = z * (float)Options.SNoise;
+            x = x + eps * MathF.Sqrt(sigmaHat * sigmaHat - sigma * sigma);
+        }
+        var x0 = Options.PredictionType switch
+        {
+            PredictionType.Epsilon => x - sigmaHat * modelOutput,
+            PredictionType.Sample => modelOutput.alias(),
+            // v = α ε − σ_VP x₀ in VP units; in σ space x₀ = −σ/√(σ²+1)·v + x/(σ²+1).
+            _ => modelOutput * (-sigma / MathF.Sqrt(sigma * sigma + 1f)) + x / (sigma * sigma + 1f),
+        };
+        var derivative = (x - x0) / sigmaHat;
+        float dt = sigmas[i + 1] - sigmaHat;
+        var prev = (x + derivative * dt).to(modelOutput.dtype);
+        _stepIndex = i + 1;
+        return new SchedulerStepOutput(prev.MoveToOuterDisposeScope(), x0.MoveToOuterDisposeScope());
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>σ-space noising: x = x₀ + σ(t) ε, with each row's timestep looked up among the rollout's timesteps.</remarks>
+    public Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
+        SigmaSpace.AddNoise(originalSamples, noise, timesteps, _timesteps, _sigmas);
+
+    private int EnsureStepIndex(double timestep)
+    {
+        if (_stepIndex is { } index)
+            return index;
+        var timesteps = _timesteps ?? throw new InvalidOperationException("Call SetTimesteps first.");
+        _stepIndex = SchedulerGuards.IndexForTimestep(timesteps, timestep);
+        return _stepIndex.Value;
+    }
+}

@@ -1,0 +1,24 @@
+using DiffusionSharp.Schedulers;
+
+namespace DiffusionSharp.Tests.Schedulers;
+
+public sealed class EulerDiscreteSchedulerTests
+{
+    public static TheoryData<string> Cases() => SchedulerFixture.CaseNames(EulerDiscreteScheduler.DiffusersClassName);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MatchesDiffusers(string name)
+    {
+        using var fx = SchedulerFixture.Load(name);
+        var options = EulerDiscreteSchedulerOptions.FromDiffusersConfig(fx.Config) with { SChurn = fx.StepKwarg("s_churn", 0.0) };
+        var scheduler = new EulerDiscreteScheduler(options);
+        fx.AssertScheduleClose(scheduler.AlphasCumprod.Select(a => (double)a).ToArray(), SchedulerFixture.ToDoubles(fx.AlphasCumprod), "alphas_cumprod");
+        scheduler.SetTimesteps(fx.NumInferenceSteps);
+        Rollout.Check(fx, scheduler, scheduler.Sigmas.Select(s => (double)s).ToArray());
+        Rollout.CheckAddNoise(fx, scheduler);
+    }
+
+    [Fact]
+    public void CaseCountMatchesTheManifest() => Assert.Equal(22, Cases().Count);
+}
