@@ -75,7 +75,7 @@ public sealed record DpmSolverMultistepOptions
     public bool UseKarrasSigmas { get; init; }
 
     /// <summary>Where the last step lands.</summary>
-    public FinalSigmasType FinalSigmasType { get; init; } = FinalSigmasType.Zero;
+    public FinalSigmaType FinalSigmasType { get; init; } = FinalSigmaType.Zero;
 
     /// <summary>Drop the noisiest training timesteps whose λ = log(α/σ) is below this (−∞: none).</summary>
     [JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)]
@@ -111,7 +111,7 @@ public sealed record DpmSolverMultistepOptions
         SchedulerGuards.CheckDefined(TimestepSpacing, "timestep_spacing");
         bool noisePrediction = AlgorithmType is DpmSolverAlgorithmType.DpmSolver or DpmSolverAlgorithmType.SdeDpmSolver;
         // In noise prediction the step to σ = 0 would divide by σ_t = 0 (λ = +∞ multiplies ε by σ_t·e^h = ∞·0).
-        if (noisePrediction && FinalSigmasType == FinalSigmasType.Zero)
+        if (noisePrediction && FinalSigmasType == FinalSigmaType.Zero)
             throw new ArgumentException(
                 $"final_sigmas_type 'zero' is not supported with algorithm_type '{DiffusersNames.ToName(AlgorithmType)}'; allowed values: 'sigma_min'.",
                 "final_sigmas_type");
@@ -315,7 +315,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
             throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps,
                 $"The {Options.TimestepSpacing} spacing gives timesteps outside [0, {T - 1}] for this many steps.");
 
-        double finalSigma = Options.FinalSigmasType == FinalSigmasType.SigmaMin ? _trainSigmas[0] : 0.0;
+        double finalSigma = Options.FinalSigmasType == FinalSigmaType.SigmaMin ? _trainSigmas[0] : 0.0;
         var grid = Float32Grid(sigmas, finalSigma, numInferenceSteps);
 
         ResetState();
@@ -382,7 +382,7 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
 
         int n = _timesteps.Length;
         bool shortRollout = Options.LowerOrderFinal && n < 15;
-        bool lowerOrderFinal = i == n - 1 && (Options.EulerAtFinal || shortRollout || Options.FinalSigmasType == FinalSigmasType.Zero);
+        bool lowerOrderFinal = i == n - 1 && (Options.EulerAtFinal || shortRollout || Options.FinalSigmasType == FinalSigmaType.Zero);
         bool lowerOrderSecond = i == n - 2 && shortRollout;
         int order = Options.SolverOrder == 1 || _lowerOrderNums < 1 || lowerOrderFinal ? 1
             : Options.SolverOrder == 2 || _lowerOrderNums < 2 || lowerOrderSecond ? 2

@@ -58,7 +58,7 @@ public sealed record UniPcMultistepOptions
     public double? SigmaMax { get; init; }
 
     /// <summary>Where the last step lands.</summary>
-    public FinalSigmasType FinalSigmasType { get; init; } = FinalSigmasType.Zero;
+    public FinalSigmaType FinalSigmasType { get; init; } = FinalSigmaType.Zero;
 
     /// <summary>How the timesteps are spaced.</summary>
     public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Linspace;
@@ -90,7 +90,7 @@ public sealed record UniPcMultistepOptions
         SchedulerGuards.CheckDefined(TimestepSpacing, "timestep_spacing");
         // At σ = 0, λ = +∞: noise prediction multiplies ε̂ by σ_t·(e^h − 1) = 0·∞, bh1 multiplies by B(h) = −∞, and a
         // multistep last step divides by r = (λ_s1 − λ_s0)/h = 0. diffusers returns NaN there; refuse up front.
-        if (FinalSigmasType == FinalSigmasType.Zero)
+        if (FinalSigmasType == FinalSigmaType.Zero)
         {
             string? reason = !PredictX0 ? "predict_x0=false"
                 : SolverType == UniPcSolverType.Bh1 ? "solver_type 'bh1'"
@@ -311,13 +311,13 @@ public sealed class UniPcMultistepScheduler : IScheduler, IDisposable
             sigmas = SigmaGrid.Karras(Options.SigmaMin ?? _trainSigmas[0], Options.SigmaMax ?? _trainSigmas[^1], numInferenceSteps);
             var logSigmas = SigmaGrid.LogSigmas(_trainSigmas);
             timesteps = sigmas.Select(s => Math.Round(SigmaGrid.SigmaToT(s, logSigmas), MidpointRounding.ToEven)).ToArray();
-            finalSigma = Options.FinalSigmasType == FinalSigmasType.SigmaMin ? sigmas[^1] : 0.0;
+            finalSigma = Options.FinalSigmasType == FinalSigmaType.SigmaMin ? sigmas[^1] : 0.0;
         }
         else
         {
             timesteps = SpacedTimesteps(Options.TimestepSpacing, T, T, numInferenceSteps, Options.StepsOffset);
             sigmas = timesteps.Select(t => SigmaGrid.InterpolateAtIndex(t, _trainSigmas)).ToArray();
-            finalSigma = Options.FinalSigmasType == FinalSigmasType.SigmaMin ? _trainSigmas[0] : 0.0;
+            finalSigma = Options.FinalSigmasType == FinalSigmaType.SigmaMin ? _trainSigmas[0] : 0.0;
         }
         if (timesteps.Length == 0 || timesteps.Any(t => t < 0 || t > T - 1))
             throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps,

@@ -34,7 +34,7 @@ public sealed class DpmSolverMultistepSchedulerTests
         var o = DpmSolverMultistepOptions.FromDiffusersConfig(f.ConfigJson);
         Assert.Equal(DpmSolverAlgorithmType.DpmSolver, o.AlgorithmType);
         Assert.Equal(3, o.SolverOrder);
-        Assert.Equal(FinalSigmasType.SigmaMin, o.FinalSigmasType);
+        Assert.Equal(FinalSigmaType.SigmaMin, o.FinalSigmasType);
         Assert.Equal(double.NegativeInfinity, o.LambdaMinClipped); // Python's bare -Infinity
         Assert.Equal(BetaSchedule.Linear, o.Schedule.BetaSchedule);
     }
@@ -73,7 +73,7 @@ public sealed class DpmSolverMultistepSchedulerTests
             LowerOrderFinal = false,
             EulerAtFinal = true,
             UseKarrasSigmas = true,
-            FinalSigmasType = FinalSigmasType.SigmaMin,
+            FinalSigmasType = FinalSigmaType.SigmaMin,
             TimestepSpacing = TimestepSpacing.Trailing,
             StepsOffset = 1,
             Thresholding = true,
@@ -221,9 +221,9 @@ public sealed class DpmSolverMultistepSchedulerTests
     }
 
     [Theory]
-    [InlineData(DpmSolverAlgorithmType.DpmSolverPlusPlus, FinalSigmasType.Zero)]
-    [InlineData(DpmSolverAlgorithmType.DpmSolver, FinalSigmasType.SigmaMin)]
-    public void ThresholdingKeepsTheDataPredictionInRange(DpmSolverAlgorithmType algorithm, FinalSigmasType finalSigmas)
+    [InlineData(DpmSolverAlgorithmType.DpmSolverPlusPlus, FinalSigmaType.Zero)]
+    [InlineData(DpmSolverAlgorithmType.DpmSolver, FinalSigmaType.SigmaMin)]
+    public void ThresholdingKeepsTheDataPredictionInRange(DpmSolverAlgorithmType algorithm, FinalSigmaType finalSigmas)
     {
         using var scope = NewDisposeScope();
         var options = new DpmSolverMultistepOptions { AlgorithmType = algorithm, FinalSigmasType = finalSigmas, Thresholding = true, SampleMaxValue = 1.5 };
@@ -260,7 +260,7 @@ public sealed class DpmSolverMultistepSchedulerTests
         // (third order there would be 0/0 without the identity rule, as lower_order_final does not apply at 20 steps).
         using var k = new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions
         {
-            UseKarrasSigmas = true, FinalSigmasType = FinalSigmasType.SigmaMin, SolverOrder = 3, SolverType = DpmSolverType.Heun,
+            UseKarrasSigmas = true, FinalSigmasType = FinalSigmaType.SigmaMin, SolverOrder = 3, SolverType = DpmSolverType.Heun,
         });
         k.SetTimesteps(20);
         Assert.Equal(k.Sigmas[^2], k.Sigmas[^1]);

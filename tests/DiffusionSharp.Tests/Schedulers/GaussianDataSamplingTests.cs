@@ -103,12 +103,12 @@ public sealed class GaussianDataSamplingTests
         "dpmsolver++ 2M" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions()),
         "dpmsolver++ 2M heun" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { SolverType = DpmSolverType.Heun }),
         "dpmsolver++ 3M" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { SolverOrder = 3 }),
-        "dpmsolver 2M sigma_min" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { AlgorithmType = DpmSolverAlgorithmType.DpmSolver, FinalSigmasType = FinalSigmasType.SigmaMin }),
-        "dpmsolver 3M sigma_min" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { AlgorithmType = DpmSolverAlgorithmType.DpmSolver, SolverOrder = 3, FinalSigmasType = FinalSigmasType.SigmaMin }),
+        "dpmsolver 2M sigma_min" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { AlgorithmType = DpmSolverAlgorithmType.DpmSolver, FinalSigmasType = FinalSigmaType.SigmaMin }),
+        "dpmsolver 3M sigma_min" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { AlgorithmType = DpmSolverAlgorithmType.DpmSolver, SolverOrder = 3, FinalSigmasType = FinalSigmaType.SigmaMin }),
         "unipc bh2" => new UniPcMultistepScheduler(new UniPcMultistepOptions()),
         "unipc bh2 order 3" => new UniPcMultistepScheduler(new UniPcMultistepOptions { SolverOrder = 3 }),
-        "unipc bh1 sigma_min" => new UniPcMultistepScheduler(new UniPcMultistepOptions { SolverType = UniPcSolverType.Bh1, FinalSigmasType = FinalSigmasType.SigmaMin }),
-        "unipc noise sigma_min" => new UniPcMultistepScheduler(new UniPcMultistepOptions { PredictX0 = false, FinalSigmasType = FinalSigmasType.SigmaMin }),
+        "unipc bh1 sigma_min" => new UniPcMultistepScheduler(new UniPcMultistepOptions { SolverType = UniPcSolverType.Bh1, FinalSigmasType = FinalSigmaType.SigmaMin }),
+        "unipc noise sigma_min" => new UniPcMultistepScheduler(new UniPcMultistepOptions { PredictX0 = false, FinalSigmasType = FinalSigmaType.SigmaMin }),
         _ => throw new ArgumentException(solver, nameof(solver)),
     };
 
@@ -142,7 +142,7 @@ public sealed class GaussianDataSamplingTests
         var (x0, error) = RunOde(scheduler, xT);
 
         // The same grid with first-order DPM-Solver++ (DDIM): the multistep solvers must at least halve its error.
-        var finalSigmas = Grid(scheduler).Sigmas[^1] == 0 ? FinalSigmasType.Zero : FinalSigmasType.SigmaMin;
+        var finalSigmas = Grid(scheduler).Sigmas[^1] == 0 ? FinalSigmaType.Zero : FinalSigmaType.SigmaMin;
         using var ddim = new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { SolverOrder = 1, FinalSigmasType = finalSigmas });
         var (_, firstOrderError) = RunOde(ddim, xT);
 

@@ -36,7 +36,7 @@ public sealed class UniPcMultistepSchedulerTests
         using var g = SchedulerFixture.Load("unipc_lin_eps_n10_noise_pred");
         var p = UniPcMultistepOptions.FromDiffusersConfig(g.ConfigJson);
         Assert.False(p.PredictX0);
-        Assert.Equal(FinalSigmasType.SigmaMin, p.FinalSigmasType);
+        Assert.Equal(FinalSigmaType.SigmaMin, p.FinalSigmasType);
         Assert.Null(p.SigmaMin);
     }
 
@@ -67,7 +67,7 @@ public sealed class UniPcMultistepSchedulerTests
             UseKarrasSigmas = true,
             SigmaMin = 0.02,
             SigmaMax = 80,
-            FinalSigmasType = FinalSigmasType.SigmaMin,
+            FinalSigmasType = FinalSigmaType.SigmaMin,
             TimestepSpacing = TimestepSpacing.Leading,
             StepsOffset = 1,
         };
@@ -102,7 +102,7 @@ public sealed class UniPcMultistepSchedulerTests
             e = Assert.Throws<ArgumentException>(() => new UniPcMultistepScheduler(bad));
             Assert.Equal("final_sigmas_type", e.ParamName);
             Assert.Contains("'sigma_min'", e.Message);
-            using var ok = new UniPcMultistepScheduler(bad with { FinalSigmasType = FinalSigmasType.SigmaMin });
+            using var ok = new UniPcMultistepScheduler(bad with { FinalSigmasType = FinalSigmaType.SigmaMin });
         }
         using (new UniPcMultistepScheduler(new UniPcMultistepOptions { LowerOrderFinal = false, SolverOrder = 1 }))
         {
