@@ -20,7 +20,7 @@ public enum DpmSolverAlgorithmType
     [JsonStringEnumMemberName("dpmsolver")]
     DpmSolver,
 
-    /// <summary>SDE-DPM-Solver++ (Lu et al. 2022b, §5): the reverse SDE in data prediction; fresh noise every step.
+    /// <summary>SDE-DPM-Solver++ (Lu et al. 2022b): the reverse SDE in data prediction; fresh noise every step.
     /// JSON <c>"sde-dpmsolver++"</c>.</summary>
     [JsonStringEnumMemberName("sde-dpmsolver++")]
     SdeDpmSolverPlusPlus,
@@ -211,7 +211,7 @@ public sealed record DpmSolverMultistepOptions
 /// <item>DPM-Solver++ — Lu et al. 2022b, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic
 /// Models" (arXiv:2211.01095). The same in data prediction: x_t = (σ_t/σ_s) x_s + σ_t ∫_{λ_s}^{λ_t} e^{λ} x̂₀(x_λ, λ) dλ.
 /// First order is DDIM; the multistep second order is Algorithm 2 ("2M"), estimating dx̂₀/dλ from the previous
-/// step's x̂₀; third order adds a second divided difference. SDE-DPM-Solver++ (§5) solves the reverse SDE the same
+/// step's x̂₀; third order adds a second divided difference. SDE-DPM-Solver++ solves the reverse SDE the same
 /// way, so the exponential weights become e^{−2h} and fresh Gaussian noise enters every step.</item>
 /// </list>
 /// With h = λ_t − λ_s, r₀ = h₀/h (h₀ the previous step in λ) and model outputs m₀ (now), m₁, m₂ (earlier), the

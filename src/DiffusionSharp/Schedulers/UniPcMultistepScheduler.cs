@@ -235,11 +235,12 @@ public sealed record UniPcMultistepOptions
 /// <remarks>
 /// <para>In λ = log(α/σ), with h = λ_t − λ_s₀ and (data prediction) ĥ = −h, the exact solution
 /// x_t = (σ_t/σ_s₀) x_s₀ + σ_t ∫ e^{λ} x̂₀ dλ is expanded around λ_s₀ using earlier outputs m_k at λ_{s_k}, with
-/// r_k = (λ_{s_k} − λ_s₀)/h and D_k = (m_k − m₀)/r_k. UniP-p (the predictor, §3.2) sets
+/// r_k = (λ_{s_k} − λ_s₀)/h and D_k = (m_k − m₀)/r_k. UniP-p (the unified predictor) sets
 /// x_t = (σ_t/σ_s₀) x − α_t (e^{ĥ} − 1) m₀ − α_t B(ĥ) Σ_{k&lt;p} a_k D_k, where a solves Σ_k a_k r_k^{j−1} = g_j for
-/// j = 1..p−1 with g_j = j!·ĥ φ_{j+1}(ĥ)/B(ĥ) and φ_{j+1}(ĥ) = (φ_j(ĥ) − 1/j!)/ĥ, φ₁(ĥ) = (e^{ĥ} − 1)/ĥ (Algorithm 2,
-/// the φ-recursion of Theorem 3.1). Second order uses a₁ = ½, which with B(h) = e^h − 1 is DPM-Solver++(2M).</para>
-/// <para>UniC-p (the corrector, §3.1, Algorithm 1) re-solves the step that produced x_t once the network has been
+/// j = 1..p−1 with g_j = j!·ĥ φ_{j+1}(ĥ)/B(ĥ) and φ_{j+1}(ĥ) = (φ_j(ĥ) − 1/j!)/ĥ, φ₁(ĥ) = (e^{ĥ} − 1)/ĥ (the
+/// paper's order conditions with the φ-function recursion). Second order uses a₁ = ½, which with B(h) = e^h − 1 is
+/// DPM-Solver++(2M).</para>
+/// <para>UniC-p (the unified corrector) re-solves the step that produced x_t once the network has been
 /// evaluated there: the new output m_t enters as one more node (r = 1, D = m_t − m₀) and the full p×p system is
 /// solved (first order: a = ½). It costs no extra network call, since m_t is also the next predictor's m₀.</para>
 /// <para>Noise prediction (predict_x0 = false) is the same with α ↔ σ swapped and ĥ = h. The σ grid is float32 as in
