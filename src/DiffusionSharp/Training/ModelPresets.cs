@@ -1,0 +1,47 @@
+using System.Collections.Immutable;
+using DiffusionSharp.Models;
+
+namespace DiffusionSharp.Training;
+
+/// <summary>
+/// Named U-Net sizes for training from scratch. All are diffusers <c>UNet2DModel</c> layouts; their parameter counts are
+/// printed by <c>diffuse train</c> (and depend on channels and classes).
+/// </summary>
+public static class ModelPresets
+{
+    /// <summary>The preset names, smallest first.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["tiny", "small", "base"];
+
+    /// <summary>
+    /// The U-Net for <paramref name="preset"/> at <paramref name="imageSize"/> with <paramref name="channels"/> channels;
+    /// <paramref name="numClasses"/> &gt; 0 adds a class embedding with one extra "null" class for classifier-free guidance.
+    /// Three resolution levels (e.g. 28 → 14 → 7); self-attention on the two coarser ones.
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown preset, or a size not divisible by 4.</exception>
+    public static UNet2DConfig Create(string preset, int imageSize, int channels, int numClasses)
+    {
+        if (imageSize <= 0 || imageSize % 4 != 0)
+            throw new ArgumentException($"image size {imageSize} must be a positive multiple of 4 (two 2× downsamplings)", nameof(imageSize));
+        var (widths, layers, groups) = preset switch
+        {
+            "tiny" => (ImmutableArray.Create(32, 64, 64), 1, 8),
+            "small" => (ImmutableArray.Create(64, 128, 128), 1, 16),
+            "base" => (ImmutableArray.Create(64, 128, 256), 2, 32),
+            _ => throw new ArgumentException($"unknown model preset '{preset}'; allowed: {string.Join(", ", Names)}", nameof(preset)),
+        };
+        return new UNet2DConfig
+        {
+            SampleSize = [imageSize, imageSize],
+            InChannels = channels,
+            OutChannels = channels,
+            BlockOutChannels = widths,
+            LayersPerBlock = layers,
+            DownBlockTypes = [UNetDownBlockType.DownBlock2D, UNetDownBlockType.AttnDownBlock2D, UNetDownBlockType.AttnDownBlock2D],
+            UpBlockTypes = [UNetUpBlockType.AttnUpBlock2D, UNetUpBlockType.AttnUpBlock2D, UNetUpBlockType.UpBlock2D],
+            NormNumGroups = groups,
+            AttentionHeadDim = 32,
+            NumClassEmbeds = numClasses > 0 ? numClasses + 1 : null,
+            NumTrainTimesteps = 1000,
+        };
+    }
+}

@@ -1,0 +1,146 @@
+using System.Collections.Immutable;
+using DiffusionSharp.Data;
+using DiffusionSharp.Models;
+using DiffusionSharp.Schedules;
+using DiffusionSharp.Training;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Tests.Training;
+
+public sealed class TrainerTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ds-train-");
+
+    public void Dispose() => _dir.Delete(true);
+
+    /// <summary>16×16 digits: the first 256 MNIST training images, average-pooled from 28×28 after padding to 32.</summary>
+    private static ImageDataset SmallDigits()
+    {
+        using var full = Mnist.LoadCached(MnistSplit.Train);
+        using var scope = NewDisposeScope();
+        var idx = arange(256);
+        var x = full.Images.index_select(0, idx);
+        x = nn.functional.pad(x, [2, 2, 2, 2], value: -1.0);
+        x = nn.functional.avg_pool2d(x, 2);
+        var y = full.Labels.index_select(0, idx);
+        return new ImageDataset("digits16", x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), full.ClassNames);
+    }
+
+    private static UNet2DConfig MicroConfig() => new()
+    {
+        SampleSize = [16, 16],
+        InChannels = 1,
+        OutChannels = 1,
+        BlockOutChannels = [16, 32],
+        LayersPerBlock = 1,
+        DownBlockTypes = [UNetDownBlockType.DownBlock2D, UNetDownBlockType.AttnDownBlock2D],
+        UpBlockTypes = [UNetUpBlockType.AttnUpBlock2D, UNetUpBlockType.UpBlock2D],
+        NormNumGroups = 8,
+        AttentionHeadDim = 16,
+        NumClassEmbeds = 11,
+    };
+
+    private static TrainingOptions Options(int steps) => new()
+    {
+        Steps = steps,
+        BatchSize = 16,
+        LearningRate = 2e-3,
+        WarmupSteps = 5,
+        CheckpointEvery = 1000,
+        SampleEvery = 0,
+        Weighting = LossWeighting.Uniform,
+        Seed = 7,
+    };
+
+    [Fact]
+    public void LossFallsOnASmallSlice()
+    {
+        using var data = SmallDigits();
+        var losses = new List<double>();
+        using var trainer = Trainer.Create(Path.Combine(_dir.FullName, "run"), Options(40), MicroConfig(), data);
+        trainer.Progress += p => losses.Add(p.Loss);
+        trainer.Run();
+        Assert.Equal(40, losses.Count);
+        double first = losses.Take(5).Average(), last = losses.TakeLast(8).Average();
+        Assert.True(last < 0.6 * first, $"loss did not fall: first {first:F4}, last {last:F4}");
+        Assert.True(File.Exists(Path.Combine(Trainer.LatestCheckpoint(trainer.RunDirectory)!, "ema", "diffusion_pytorch_model.safetensors")));
+    }
+
+    [Fact]
+    public void KillMidSaveKeepsLastGoodCheckpointAndResumeMatchesUninterruptedRun()
+    {
+        using var data = SmallDigits();
+        var options = Options(6) with { CheckpointEvery = 2, KeepCheckpoints = 3 };
+
+        // Uninterrupted reference: 6 steps.
+        string refDir = Path.Combine(_dir.FullName, "ref");
+        Dictionary<string, Tensor> reference;
+        using (var t = Trainer.Create(refDir, options, MicroConfig(), data))
+        {
+            t.Run();
+            reference = t.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        }
+
+        // Interrupted run: the save at step 4 dies after writing its files, before publishing.
+        string runDir = Path.Combine(_dir.FullName, "killed");
+        using (var t = Trainer.Create(runDir, options, MicroConfig(), data))
+        {
+            t.BeforeCheckpointPublish = dir =>
+            {
+                if (dir.Contains("step-00000004", StringComparison.Ordinal))
+                    throw new IOException("simulated kill during checkpoint save");
+            };
+            Assert.Throws<IOException>(() => t.Run());
+        }
+        Assert.EndsWith("step-00000002", Trainer.LatestCheckpoint(runDir));
+
+        using (var resumed = Trainer.Resume(runDir, data))
+        {
+            Assert.Equal(2, resumed.Step);
+            resumed.Run();
+            Assert.Equal(6, resumed.Step);
+            var state = resumed.Model.state_dict();
+            foreach (var (name, expected) in reference)
+                Assert.True(expected.equal(state[name]).all().item<bool>(), $"parameter {name} differs from the uninterrupted run");
+        }
+        foreach (var t in reference.Values)
+            t.Dispose();
+    }
+
+    [Fact]
+    public void NonFiniteLossStopsWithTheStepAndKeepsTheCheckpoint()
+    {
+        using var data = SmallDigits();
+        string runDir = Path.Combine(_dir.FullName, "nan");
+        using var t = Trainer.Create(runDir, Options(10) with { CheckpointEvery = 2 }, MicroConfig(), data);
+        t.Run(stopAfter: 2);
+        string good = Trainer.LatestCheckpoint(runDir)!;
+        var before = File.ReadAllBytes(Path.Combine(good, "model", "diffusion_pytorch_model.safetensors"));
+        using (no_grad())
+            t.Model.parameters().First().fill_(float.NaN);
+        var e = Assert.Throws<TrainingDivergedException>(() => t.Run());
+        Assert.Equal(3, e.Step);
+        Assert.Equal(good, Trainer.LatestCheckpoint(runDir));
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(good, "model", "diffusion_pytorch_model.safetensors")));
+    }
+
+    [Fact]
+    public void OptionsRoundTripThroughJson()
+    {
+        var o = Options(123) with { Prediction = PredictionType.VPrediction, Weighting = LossWeighting.Edm, Precision = TrainingPrecision.Bf16 };
+        var json = System.Text.Json.JsonSerializer.Serialize(o, TrainingOptions.Json);
+        var back = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>(json, TrainingOptions.Json);
+        Assert.Equal(o, back);
+    }
+
+    [Fact]
+    public void MinSnrWeightsMatchTheirDefinition()
+    {
+        using var loss = new DiffusionLoss(new NoiseSchedule(new NoiseScheduleOptions()), PredictionType.Epsilon, LossWeighting.MinSnr, snrGamma: 5);
+        using var abar = tensor(new double[] { 0.999, 0.5, 0.01 });
+        var w = loss.TargetWeights(abar).data<double>().ToArray();
+        double[] snr = [0.999 / 0.001, 1.0, 0.01 / 0.99];
+        for (int i = 0; i < 3; i++)
+            Assert.Equal(Math.Min(snr[i], 5) / snr[i], w[i], 1e-9);
+    }
+}
