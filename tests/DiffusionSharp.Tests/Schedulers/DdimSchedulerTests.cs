@@ -1,9 +1,10 @@
 using DiffusionSharp.Schedulers;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Tests.Schedulers;
 
-public sealed class DdimSchedulerTests
+public sealed class DdimSchedulerTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Cases() => SchedulerFixture.CaseNames(DdimScheduler.DiffusersClassName);
 
@@ -17,6 +18,7 @@ public sealed class DdimSchedulerTests
         fx.AssertScheduleClose(scheduler.AlphasCumprod.Select(a => (double)a).ToArray(), SchedulerFixture.ToDoubles(fx.AlphasCumprod), "alphas_cumprod");
         Rollout.Check(fx, scheduler);
         Rollout.CheckAddNoise(fx, scheduler);
+        output.WriteLine(fx.Summary());
         using var scope = NewDisposeScope();
         fx.AssertClose(scheduler.GetVelocity(fx.AddNoiseX0, fx.AddNoiseNoise, fx.AddNoiseTimesteps), fx.AddNoiseVelocity!, "add_noise_velocity");
     }

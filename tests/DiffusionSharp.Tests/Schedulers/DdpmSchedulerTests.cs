@@ -1,10 +1,11 @@
 using DiffusionSharp.Schedulers;
+using Xunit.Abstractions;
 using DiffusionSharp.Schedules;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Tests.Schedulers;
 
-public sealed class DdpmSchedulerTests
+public sealed class DdpmSchedulerTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Cases() => SchedulerFixture.CaseNames(DdpmScheduler.DiffusersClassName);
 
@@ -18,6 +19,7 @@ public sealed class DdpmSchedulerTests
         fx.AssertScheduleClose(ac, SchedulerFixture.ToDoubles(fx.AlphasCumprod), "alphas_cumprod");
         Rollout.Check(fx, scheduler);
         Rollout.CheckAddNoise(fx, scheduler);
+        output.WriteLine(fx.Summary());
         using var scope = NewDisposeScope();
         fx.AssertClose(scheduler.GetVelocity(fx.AddNoiseX0, fx.AddNoiseNoise, fx.AddNoiseTimesteps), fx.AddNoiseVelocity!, "add_noise_velocity");
     }

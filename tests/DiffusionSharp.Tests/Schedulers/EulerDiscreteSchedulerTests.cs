@@ -1,8 +1,9 @@
 using DiffusionSharp.Schedulers;
+using Xunit.Abstractions;
 
 namespace DiffusionSharp.Tests.Schedulers;
 
-public sealed class EulerDiscreteSchedulerTests
+public sealed class EulerDiscreteSchedulerTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Cases() => SchedulerFixture.CaseNames(EulerDiscreteScheduler.DiffusersClassName);
 
@@ -17,6 +18,7 @@ public sealed class EulerDiscreteSchedulerTests
         scheduler.SetTimesteps(fx.NumInferenceSteps);
         Rollout.Check(fx, scheduler, scheduler.Sigmas.Select(s => (double)s).ToArray());
         Rollout.CheckAddNoise(fx, scheduler);
+        output.WriteLine(fx.Summary());
     }
 
     [Fact]

@@ -214,12 +214,19 @@ public sealed class SchedulerFixture : IDisposable
         return tol;
     }
 
+    /// <summary>The largest max|a−b| / max(1, max|expected|) seen by the Assert* methods (for reporting).</summary>
+    public double WorstScaledError { get; private set; }
+
+    /// <summary>Where <see cref="WorstScaledError"/> was seen.</summary>
+    public string WorstAt { get; private set; } = "";
+
     /// <summary>Asserts max|actual − expected| within <see cref="Tolerance"/> for step <paramref name="step"/>.</summary>
     public void AssertStepClose(Tensor actual, Tensor expected, int step, string what)
     {
         Assert.Equal(expected.shape, actual.shape);
         double tol = Tolerance(expected, step);
         double err = MaxAbsDiff(actual, expected);
+        Record(err / Math.Max(1.0, MaxAbs(expected)), $"{what}[{step}]");
         Assert.True(err <= tol, $"{Name}: {what}[{step}] max|a-b| = {err:G4} > tol {tol:G4} (max|expected| = {MaxAbs(expected):G4})");
     }
 
@@ -229,8 +236,22 @@ public sealed class SchedulerFixture : IDisposable
         Assert.Equal(expected.shape, actual.shape);
         double tol = StepTolerance * Math.Max(1.0, MaxAbs(expected));
         double err = MaxAbsDiff(actual, expected);
+        Record(err / Math.Max(1.0, MaxAbs(expected)), what);
         Assert.True(err <= tol, $"{Name}: {what} max|a-b| = {err:G4} > tol {tol:G4}");
     }
+
+    private void Record(double scaled, string where)
+    {
+        if (scaled > WorstScaledError)
+        {
+            WorstScaledError = scaled;
+            WorstAt = where;
+        }
+    }
+
+    /// <summary>One line for test output: the case's worst scaled error and its conditioning.</summary>
+    public string Summary() =>
+        $"{Name}: worst max|a-b|/max(1,|e|) = {WorstScaledError:E2} at {WorstAt}; amplification {Conditioning.Amplification:G3}{(Conditioning.IllConditioned ? " (ill-conditioned)" : "")}";
 
     /// <summary>Asserts |a_i − e_i| ≤ rtol·|e_i| (+ a float32 ulp floor for zeros) element by element.</summary>
     public void AssertScheduleClose(ReadOnlySpan<double> actual, ReadOnlySpan<double> expected, string what, double rtol = ScheduleRtol)

@@ -1,0 +1,171 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DiffusionSharp.Schedules;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Schedulers;
+
+/// <summary>Options of <see cref="EulerAncestralDiscreteScheduler"/>; defaults are diffusers' <c>EulerAncestralDiscreteScheduler</c> defaults.</summary>
+public sealed record EulerAncestralDiscreteSchedulerOptions
+{
+    /// <summary>The training noise schedule.</summary>
+    public NoiseScheduleOptions Schedule { get; init; } = new();
+
+    /// <summary>What the network predicts.</summary>
+    public PredictionType PredictionType { get; init; } = PredictionType.Epsilon;
+
+    /// <summary>How inference timesteps are spaced.</summary>
+    public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Linspace;
+
+    /// <summary>Added to every timestep with <see cref="TimestepSpacing.Leading"/>.</summary>
+    public int StepsOffset { get; init; }
+
+    /// <summary>Reads diffusers' <c>scheduler_config.json</c>; missing keys take diffusers' defaults.</summary>
+    /// <exception cref="ArgumentException">A key of the wrong type or an unknown name.</exception>
+    public static EulerAncestralDiscreteSchedulerOptions FromDiffusersConfig(JsonElement config)
+    {
+        var d = new EulerAncestralDiscreteSchedulerOptions();
+        return new EulerAncestralDiscreteSchedulerOptions
+        {
+            Schedule = DiffusersConfig.ReadSchedule(config, d.Schedule),
+            PredictionType = DiffusersConfig.GetEnum(config, "prediction_type", d.PredictionType),
+            TimestepSpacing = DiffusersConfig.GetEnum(config, "timestep_spacing", d.TimestepSpacing),
+            StepsOffset = DiffusersConfig.GetInt(config, "steps_offset", d.StepsOffset),
+        };
+    }
+
+    /// <summary>The diffusers <c>scheduler_config.json</c> content for these options.</summary>
+    public JsonObject ToDiffusersConfig()
+    {
+        var o = new JsonObject { ["_class_name"] = EulerAncestralDiscreteScheduler.DiffusersClassName };
+        DiffusersConfig.WriteSchedule(o, Schedule);
+        o["prediction_type"] = DiffusersNames.ToName(PredictionType);
+        o["timestep_spacing"] = DiffusersNames.ToName(TimestepSpacing);
+        o["steps_offset"] = StepsOffset;
+        return o;
+    }
+}
+
+/// <summary>
+/// Euler-ancestral sampling in σ space (k-diffusion's <c>sample_euler_ancestral</c>; the ancestral split follows
+/// Song et al. 2021, "Score-Based Generative Modeling through SDEs", and Karras et al. 2022, §4): each step from σ to σ'
+/// goes deterministically down to σ_↓ = √(σ'² − σ_↑²) with σ_↑ = √(σ'²(σ² − σ'²)/σ²), then adds fresh noise σ_↑·z,
+/// which reproduces the DDPM posterior's variance in σ space.
+/// </summary>
+/// <remarks>Matches diffusers' <c>EulerAncestralDiscreteScheduler</c>; it draws noise at every step, the last included.</remarks>
+public sealed class EulerAncestralDiscreteScheduler : IScheduler
+{
+    /// <summary>diffusers' class name, <c>_class_name</c> in <c>scheduler_config.json</c>.</summary>
+    public const string DiffusersClassName = "EulerAncestralDiscreteScheduler";
+
+    private readonly float[] _alphasCumprod;
+    private float[]? _timesteps;
+    private float[]? _sigmas;
+    private Tensor? _timestepsTensor;
+    private int? _stepIndex;
+
+    /// <summary>Builds the scheduler.</summary>
+    /// <exception cref="ArgumentException">An invalid option (the message names the diffusers key).</exception>
+    public EulerAncestralDiscreteScheduler(EulerAncestralDiscreteSchedulerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        SchedulerGuards.CheckDefined(options.PredictionType, "prediction_type");
+        SchedulerGuards.CheckDefined(options.TimestepSpacing, "timestep_spacing");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.StepsOffset, "steps_offset");
+        Options = options;
+        Schedule = new NoiseSchedule(options.Schedule);
+        _alphasCumprod = (float[])Schedule.AlphasCumprod.Clone();
+        // As Euler: zero terminal SNR would make σ_T infinite; diffusers keeps ᾱ_T = 2⁻²⁴.
+        if (options.Schedule.RescaleBetasZeroSnr)
+            _alphasCumprod[^1] = MathF.Pow(2, -24);
+    }
+
+    /// <summary>The options.</summary>
+    public EulerAncestralDiscreteSchedulerOptions Options { get; }
+
+    /// <summary>The training schedule.</summary>
+    public NoiseSchedule Schedule { get; }
+
+    /// <summary>ᾱ_t as this scheduler uses it.</summary>
+    public IReadOnlyList<float> AlphasCumprod => _alphasCumprod;
+
+    /// <summary>σ of the rollout, one more than the timesteps, ending in 0.</summary>
+    public IReadOnlyList<float> Sigmas => _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
+
+    /// <inheritdoc/>
+    public int NumTrainTimesteps => Schedule.NumTrainTimesteps;
+
+    /// <inheritdoc/>
+    public Tensor Timesteps => _timestepsTensor ?? throw new InvalidOperationException("Call SetTimesteps first.");
+
+    /// <inheritdoc/>
+    public double InitNoiseSigma => DiscreteSigmaSchedule.InitNoiseSigma(_sigmas ?? throw new InvalidOperationException("Call SetTimesteps first."), Options.TimestepSpacing);
+
+    /// <inheritdoc/>
+    public int Order => 1;
+
+    /// <inheritdoc/>
+    public void SetTimesteps(int numInferenceSteps)
+    {
+        var (timesteps, sigmas) = DiscreteSigmaSchedule.Build(_alphasCumprod, Options.TimestepSpacing, numInferenceSteps, Options.StepsOffset);
+        _timesteps = timesteps;
+        _sigmas = sigmas;
+        _stepIndex = null;
+        _timestepsTensor?.Dispose();
+        _timestepsTensor = SchedulerGuards.OwnedTimesteps(timesteps.Select(t => (double)t));
+    }
+
+    /// <inheritdoc/>
+    public Tensor ScaleModelInput(Tensor sample, double timestep)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        float sigma = Sigmas[EnsureStepIndex(timestep)];
+        return sample / MathF.Sqrt(sigma * sigma + 1f);
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentNullException">No noise source (every step draws noise).</exception>
+    public SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
+    {
+        SchedulerGuards.CheckStepInputs(modelOutput, sample);
+        var sigmas = _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
+        var source = SchedulerGuards.RequireNoise(noise, nameof(EulerAncestralDiscreteScheduler));
+        int i = EnsureStepIndex(timestep);
+        if (i + 1 >= sigmas.Length)
+            throw new InvalidOperationException("The rollout is over; call SetTimesteps to start another.");
+        float sigma = sigmas[i];
+        float sigmaTo = sigmas[i + 1];
+
+        using var scope = NewDisposeScope();
+        var x = sample.dtype == ScalarType.Float64 ? sample.alias() : sample.to(ScalarType.Float32);
+        var x0 = Options.PredictionType switch
+        {
+            PredictionType.Epsilon => x - sigma * modelOutput,
+            PredictionType.Sample => modelOutput.alias(),
+            _ => modelOutput * (-sigma / MathF.Sqrt(sigma * sigma + 1f)) + x / (sigma * sigma + 1f),
+        };
+        // The ancestral split of the step σ → σ': σ_↑ of fresh noise, σ_↓ deterministic, σ_↓² + σ_↑² = σ'².
+        float sigmaUp = MathF.Sqrt(sigmaTo * sigmaTo * (sigma * sigma - sigmaTo * sigmaTo) / (sigma * sigma));
+        float sigmaDown = MathF.Sqrt(sigmaTo * sigmaTo - sigmaUp * sigmaUp);
+        var derivative = (x - x0) / sigma;
+        float dt = sigmaDown - sigma;
+        var prev = x + derivative * dt;
+        var z = source.Next(modelOutput);
+        prev = (prev + z * sigmaUp).to(modelOutput.dtype);
+        _stepIndex = i + 1;
+        return new SchedulerStepOutput(prev.MoveToOuterDisposeScope(), x0.MoveToOuterDisposeScope());
+    }
+
+    /// <inheritdoc/>
+    public Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
+        SigmaSpace.AddNoise(originalSamples, noise, timesteps, _timesteps, _sigmas);
+
+    private int EnsureStepIndex(double timestep)
+    {
+        if (_stepIndex is { } index)
+            return index;
+        var timesteps = _timesteps ?? throw new InvalidOperationException("Call SetTimesteps first.");
+        _stepIndex = SchedulerGuards.IndexForTimestep(timesteps, timestep);
+        return _stepIndex.Value;
+    }
+}
