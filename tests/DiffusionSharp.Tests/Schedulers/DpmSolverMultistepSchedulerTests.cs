@@ -17,6 +17,30 @@ public sealed class DpmSolverMultistepSchedulerTests
 
     [Theory]
     [MemberData(nameof(Cases))]
+    public void FixtureConfigsBuildThroughTheFactoryAndWriteBackDiffusersValues(string name)
+    {
+        using var f = SchedulerFixture.Load(name);
+        using var scheduler = Assert.IsType<DpmSolverMultistepScheduler>(SchedulerFactory.FromConfigJson(f.ConfigJson));
+        Assert.Equal(DpmSolverMultistepOptions.FromDiffusersConfig(f.ConfigJson), scheduler.Options);
+        foreach (var (key, value) in scheduler.Options.ToDiffusersConfig())
+        {
+            Assert.True(f.Config.TryGetProperty(key, out var expected), $"{name}: wrote key '{key}' that diffusers does not have");
+            var actual = JsonDocument.Parse(value?.ToJsonString() ?? "null").RootElement;
+            Assert.True(ConfigValueEquals(expected, actual), $"{name}: '{key}' is {actual.GetRawText()}, diffusers has {expected.GetRawText()}");
+        }
+    }
+
+    internal static bool ConfigValueEquals(JsonElement a, JsonElement b) => (a.ValueKind, b.ValueKind) switch
+    {
+        (JsonValueKind.Number, JsonValueKind.Number) => a.GetDouble() == b.GetDouble(),
+        (JsonValueKind.Array, JsonValueKind.Array) => a.GetArrayLength() == b.GetArrayLength()
+            && a.EnumerateArray().Zip(b.EnumerateArray()).All(p => ConfigValueEquals(p.First, p.Second)),
+        (JsonValueKind.String, JsonValueKind.String) => a.GetString() == b.GetString(),
+        _ => a.ValueKind == b.ValueKind && a.GetRawText() == b.GetRawText(),
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
     public void RolloutMatchesDiffusers(string name)
     {
         using var f = SchedulerFixture.Load(name);
@@ -83,14 +107,14 @@ public sealed class DpmSolverMultistepSchedulerTests
         var json = JsonSerializer.Serialize(o);
         Assert.Equal(o, JsonSerializer.Deserialize<DpmSolverMultistepOptions>(json));
         Assert.Contains("sde-dpmsolver", json);
-        Assert.Equal(o, DpmSolverMultistepOptions.FromDiffusersConfig(o.ToDiffusersConfig()));
+        Assert.Equal(o, DpmSolverMultistepOptions.FromDiffusersConfig(o.ToDiffusersConfig().ToJsonString()));
 
         var clipped = o with { LambdaMinClipped = -5.1 };
-        Assert.Equal(clipped, DpmSolverMultistepOptions.FromDiffusersConfig(clipped.ToDiffusersConfig()));
+        Assert.Equal(clipped, DpmSolverMultistepOptions.FromDiffusersConfig(clipped.ToDiffusersConfig().ToJsonString()));
         // The default −∞ survives our JSON too.
         var defaults = new DpmSolverMultistepOptions();
         Assert.Equal(defaults, JsonSerializer.Deserialize<DpmSolverMultistepOptions>(JsonSerializer.Serialize(defaults)));
-        Assert.Equal(defaults, DpmSolverMultistepOptions.FromDiffusersConfig(defaults.ToDiffusersConfig()));
+        Assert.Equal(defaults, DpmSolverMultistepOptions.FromDiffusersConfig(defaults.ToDiffusersConfig().ToJsonString()));
     }
 
     [Fact]

@@ -17,6 +17,21 @@ public sealed class UniPcMultistepSchedulerTests
 
     [Theory]
     [MemberData(nameof(Cases))]
+    public void FixtureConfigsBuildThroughTheFactoryAndWriteBackDiffusersValues(string name)
+    {
+        using var f = SchedulerFixture.Load(name);
+        using var scheduler = Assert.IsType<UniPcMultistepScheduler>(SchedulerFactory.FromConfigJson(f.ConfigJson));
+        Assert.Equal(UniPcMultistepOptions.FromDiffusersConfig(f.ConfigJson), scheduler.Options);
+        foreach (var (key, value) in scheduler.Options.ToDiffusersConfig())
+        {
+            Assert.True(f.Config.TryGetProperty(key, out var expected), $"{name}: wrote key '{key}' that diffusers does not have");
+            var actual = JsonDocument.Parse(value?.ToJsonString() ?? "null").RootElement;
+            Assert.True(DpmSolverMultistepSchedulerTests.ConfigValueEquals(expected, actual), $"{name}: '{key}' is {actual.GetRawText()}, diffusers has {expected.GetRawText()}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
     public void RolloutMatchesDiffusers(string name)
     {
         using var f = SchedulerFixture.Load(name);
@@ -74,7 +89,7 @@ public sealed class UniPcMultistepSchedulerTests
         var json = JsonSerializer.Serialize(o);
         Assert.Equal(o, JsonSerializer.Deserialize<UniPcMultistepOptions>(json));
         Assert.Contains("\"bh1\"", json);
-        Assert.Equal(o, UniPcMultistepOptions.FromDiffusersConfig(o.ToDiffusersConfig()));
+        Assert.Equal(o, UniPcMultistepOptions.FromDiffusersConfig(o.ToDiffusersConfig().ToJsonString()));
         Assert.NotEqual(o, o with { DisableCorrector = [0, 3] });
         Assert.Equal(o.GetHashCode(), (o with { DisableCorrector = [0, 2] }).GetHashCode());
     }
