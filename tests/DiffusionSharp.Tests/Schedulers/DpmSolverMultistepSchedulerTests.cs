@@ -1,6 +1,8 @@
 using System.Text.Json;
+using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
+using DiffusionSharp.Tests.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -297,5 +299,23 @@ public sealed class DpmSolverMultistepSchedulerTests
         }
         Assert.True(x.isfinite().all().item<bool>());
         Assert.True(x.eq(input).all().item<bool>());
+    }
+
+    [Fact]
+    public void SdeSamplesDependOnlyOnTheirOwnSeed()
+    {
+        using var scope = NewDisposeScope();
+        var schedule = new NoiseScheduleOptions();
+        var network = new GaussianDataDenoiser(new NoiseSchedule(schedule), 0.3, 0.5);
+        Tensor Run(long[] seeds)
+        {
+            using var s = new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { Schedule = schedule, AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus });
+            return new DiffusionSampler(s, network).Sample(seeds, [1, 4, 4], 10);
+        }
+        var pair = Run([11, 12]);
+        var alone = Run([12]);
+        Assert.True(pair[1].eq(alone[0]).all().item<bool>());
+        Assert.False(pair[0].eq(pair[1]).all().item<bool>());
+        Assert.True(Run([11, 12]).eq(pair).all().item<bool>());
     }
 }
