@@ -122,6 +122,32 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
         Assert.Equal(before, afterLong);
     }
 
+    private sealed class LabelRecorder : IDiffusionNetwork
+    {
+        public List<long[]> Labels { get; } = [];
+        public List<double> Timesteps { get; } = [];
+
+        public Tensor Predict(Tensor sample, Tensor timesteps, Tensor? classLabels)
+        {
+            Labels.Add(classLabels!.data<long>().ToArray());
+            Timesteps.Add(timesteps[0].item<float>());
+            Assert.Equal(sample.shape[0], timesteps.shape[0]);
+            return zeros_like(sample);
+        }
+    }
+
+    [Fact]
+    public void ClassLabelsAndTimestepsReachTheNetworkAndTheCallersTensorsSurvive()
+    {
+        var scheduler = SchedulerFactory.Create(SamplerKind.EulerDiscrete, s_linear, PredictionType.Epsilon);
+        var network = new LabelRecorder();
+        using var labels = tensor(new long[] { 3, 7 });
+        using var x = new DiffusionSampler(scheduler, network).Sample([1, 2], [1, 2, 2], 4, labels);
+        Assert.All(network.Labels, l => Assert.Equal(new long[] { 3, 7 }, l));
+        Assert.Equal(scheduler.Timesteps.data<double>().ToArray(), network.Timesteps);
+        Assert.Equal(new long[] { 3, 7 }, labels.data<long>().ToArray());
+    }
+
     [Fact]
     public void RejectsBadArguments()
     {
