@@ -371,12 +371,6 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
         var (alphaS, sigmaS) = AlphaSigma(_sigmas[i]);
         var (converted, x0) = ConvertModelOutput(modelOutput.to(computeType), x, alphaS, sigmaS);
 
-        // Shift the history: _modelOutputs[^1] is m₀ (this step), [^2] is m₁, [^3] is m₂.
-        _modelOutputs[0]?.Dispose();
-        for (int k = 0; k + 1 < _modelOutputs.Length; k++)
-            _modelOutputs[k] = _modelOutputs[k + 1];
-        _modelOutputs[^1] = converted.clone().DetachFromDisposeScope();
-
         // diffusers draws once per step, the last one included, even where σ_t = 0 multiplies the draw by 0.
         Tensor? z = null;
         if (sde)
@@ -386,6 +380,12 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
                 throw new ArgumentException($"The noise source returned shape [{string.Join(",", z.shape)}] for a sample of shape [{string.Join(",", x.shape)}].", nameof(noise));
             z = z.to(computeType);
         }
+
+        // Only now (nothing below throws) shift the history: _modelOutputs[^1] is m₀ (this step), [^2] is m₁, [^3] is m₂.
+        _modelOutputs[0]?.Dispose();
+        for (int k = 0; k + 1 < _modelOutputs.Length; k++)
+            _modelOutputs[k] = _modelOutputs[k + 1];
+        _modelOutputs[^1] = converted.clone().DetachFromDisposeScope();
 
         int n = _timesteps.Length;
         bool shortRollout = Options.LowerOrderFinal && n < 15;
