@@ -4,11 +4,12 @@ using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
 using DiffusionSharp.Tests.Sampling;
 using TorchSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Tests.Schedulers;
 
-public sealed class DpmSolverMultistepSchedulerTests
+public sealed class DpmSolverMultistepSchedulerTests(ITestOutputHelper output)
 {
     private const string ClassName = "DPMSolverMultistepScheduler";
 
@@ -51,6 +52,7 @@ public sealed class DpmSolverMultistepSchedulerTests
         f.AssertScheduleClose(scheduler.Schedule.AlphasCumprod.Select(a => (double)a).ToArray(), SchedulerFixture.ToDoubles(f.AlphasCumprod), "alphas_cumprod");
         Rollout.CheckAddNoise(f, scheduler);
         Rollout.Check(f, scheduler, scheduler.Sigmas);
+        output.WriteLine(f.Summary());
     }
 
     [Fact]

@@ -2,11 +2,12 @@ using System.Text.Json;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
 using TorchSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Tests.Schedulers;
 
-public sealed class UniPcMultistepSchedulerTests
+public sealed class UniPcMultistepSchedulerTests(ITestOutputHelper output)
 {
     private const string ClassName = "UniPCMultistepScheduler";
 
@@ -40,6 +41,7 @@ public sealed class UniPcMultistepSchedulerTests
         f.AssertScheduleClose(scheduler.Schedule.AlphasCumprod.Select(a => (double)a).ToArray(), SchedulerFixture.ToDoubles(f.AlphasCumprod), "alphas_cumprod");
         Rollout.CheckAddNoise(f, scheduler);
         Rollout.Check(f, scheduler, scheduler.Sigmas);
+        output.WriteLine(f.Summary());
     }
 
     [Fact]
