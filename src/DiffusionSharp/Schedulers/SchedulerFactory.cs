@@ -49,11 +49,11 @@ public static class SchedulerFactory
     [
         (DdpmScheduler.DiffusersClassName, SamplerKind.Ddpm),
         (DdimScheduler.DiffusersClassName, SamplerKind.Ddim),
-        ("DPMSolverMultistepScheduler", SamplerKind.DpmSolverMultistep),
+        (DpmSolverMultistepScheduler.DiffusersClassName, SamplerKind.DpmSolverMultistep),
         (EulerDiscreteScheduler.DiffusersClassName, SamplerKind.EulerDiscrete),
         (EulerAncestralDiscreteScheduler.DiffusersClassName, SamplerKind.EulerAncestralDiscrete),
         (HeunDiscreteScheduler.DiffusersClassName, SamplerKind.HeunDiscrete),
-        ("UniPCMultistepScheduler", SamplerKind.UniPcMultistep),
+        (UniPcMultistepScheduler.DiffusersClassName, SamplerKind.UniPcMultistep),
     ];
 
     /// <summary>The CLI names, comma-separated (for help texts and error messages).</summary>
@@ -170,11 +170,27 @@ public static class SchedulerFactory
                 });
             }
             case SamplerKind.DpmSolverMultistep:
-                // sched-b: DPM-Solver++ multistep goes here.
-                throw new NotSupportedException("DPMSolverMultistep is not available yet.");
+            {
+                var d = new DpmSolverMultistepOptions();
+                return new DpmSolverMultistepScheduler(d with
+                {
+                    Schedule = schedule,
+                    PredictionType = prediction,
+                    TimestepSpacing = timestepSpacing ?? d.TimestepSpacing,
+                    UseKarrasSigmas = useKarrasSigmas,
+                });
+            }
             case SamplerKind.UniPcMultistep:
-                // sched-b: UniPC multistep goes here.
-                throw new NotSupportedException("UniPCMultistep is not available yet.");
+            {
+                var d = new UniPcMultistepOptions();
+                return new UniPcMultistepScheduler(d with
+                {
+                    Schedule = schedule,
+                    PredictionType = prediction,
+                    TimestepSpacing = timestepSpacing ?? d.TimestepSpacing,
+                    UseKarrasSigmas = useKarrasSigmas,
+                });
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, $"Unknown sampler; allowed values: {CliNames}.");
         }
@@ -200,7 +216,8 @@ public static class SchedulerFactory
             SamplerKind.EulerDiscrete => new EulerDiscreteScheduler(EulerDiscreteSchedulerOptions.FromDiffusersConfig(config)),
             SamplerKind.EulerAncestralDiscrete => new EulerAncestralDiscreteScheduler(EulerAncestralDiscreteSchedulerOptions.FromDiffusersConfig(config)),
             SamplerKind.HeunDiscrete => new HeunDiscreteScheduler(HeunDiscreteSchedulerOptions.FromDiffusersConfig(config)),
-            // sched-b: DPMSolverMultistepScheduler and UniPCMultistepScheduler configs go here.
+            SamplerKind.DpmSolverMultistep => new DpmSolverMultistepScheduler(DpmSolverMultistepOptions.FromDiffusersConfig(config)),
+            SamplerKind.UniPcMultistep => new UniPcMultistepScheduler(UniPcMultistepOptions.FromDiffusersConfig(config)),
             _ => throw new NotSupportedException($"{className} is not available yet."),
         };
     }
