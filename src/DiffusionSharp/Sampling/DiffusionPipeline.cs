@@ -145,23 +145,8 @@ public sealed class DiffusionPipeline : IDisposable
     public static void WriteSidecars(string directory, PipelineMetadata metadata, SamplerKind kind, NoiseScheduleOptions schedule, PredictionType prediction)
     {
         AtomicFile.WriteAllText(Path.Combine(directory, PipelineMetadata.FileName), JsonSerializer.Serialize(metadata, PipelineMetadata.Json));
-        AtomicFile.WriteAllText(Path.Combine(directory, SchedulerConfigFile), SchedulerConfigJson(kind, schedule, prediction));
-    }
-
-    private static string SchedulerConfigJson(SamplerKind kind, NoiseScheduleOptions schedule, PredictionType prediction)
-    {
-        var indented = new JsonSerializerOptions { WriteIndented = true };
-        return kind switch
-        {
-            SamplerKind.Ddpm => new DdpmSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig().ToJsonString(indented),
-            SamplerKind.Ddim => new DdimSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig().ToJsonString(indented),
-            SamplerKind.DpmSolverMultistep => new DpmSolverMultistepOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
-            SamplerKind.UniPcMultistep => new UniPcMultistepOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
-            SamplerKind.EulerDiscrete => new EulerDiscreteSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig().ToJsonString(indented),
-            SamplerKind.EulerAncestralDiscrete => new EulerAncestralDiscreteSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig().ToJsonString(indented),
-            SamplerKind.HeunDiscrete => new HeunDiscreteSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig().ToJsonString(indented),
-            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, $"allowed: {SchedulerFactory.CliNames}"),
-        };
+        AtomicFile.WriteAllText(Path.Combine(directory, SchedulerConfigFile),
+            SchedulerFactory.ToDiffusersConfig(kind, schedule, prediction).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
     /// <summary>A scheduler: <paramref name="kind"/> over the model's schedule, or the folder's own when null.</summary>

@@ -196,6 +196,26 @@ public static class SchedulerFactory
         }
     }
 
+    /// <summary>
+    /// diffusers' <c>scheduler_config.json</c> content for <paramref name="kind"/> with its defaults over the given training
+    /// schedule and prediction type (what a saved model folder carries, so diffusers and <see cref="FromConfig"/> rebuild it).
+    /// </summary>
+    public static System.Text.Json.Nodes.JsonObject ToDiffusersConfig(SamplerKind kind, NoiseScheduleOptions schedule, PredictionType prediction)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        return kind switch
+        {
+            SamplerKind.Ddpm => new DdpmSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.Ddim => new DdimSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.DpmSolverMultistep => new DpmSolverMultistepOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.UniPcMultistep => new UniPcMultistepOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.EulerDiscrete => new EulerDiscreteSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.EulerAncestralDiscrete => new EulerAncestralDiscreteSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.HeunDiscrete => new HeunDiscreteSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, $"Unknown sampler; allowed values: {CliNames}."),
+        };
+    }
+
     /// <summary>A scheduler from the text of diffusers' <c>scheduler_config.json</c>, chosen by its <c>_class_name</c>.</summary>
     /// <exception cref="ArgumentException">Invalid JSON, no or unknown <c>_class_name</c>, or an invalid key.</exception>
     /// <exception cref="NotSupportedException">A known diffusers scheduler that is not available in this build.</exception>
