@@ -240,8 +240,8 @@ public sealed record UNet2DConfig
             return ("num_class_embeds", "must be positive");
         if (!(NormEps > 0) || double.IsInfinity(NormEps))
             return ("norm_eps", "must be a positive finite number");
-        if (!(Dropout >= 0 && Dropout < 1))
-            return ("dropout", "must lie in [0, 1)");
+        if (!(Dropout >= 0 && Dropout <= 1))
+            return ("dropout", "must lie in [0, 1]");
         if (!(MidBlockScaleFactor != 0) || !double.IsFinite(MidBlockScaleFactor))
             return ("mid_block_scale_factor", "must be a non-zero finite number");
         if (DownsamplePadding < 0)

@@ -45,7 +45,7 @@ public enum DpmSolverType
 
 /// <summary>
 /// Options of <see cref="DpmSolverMultistepScheduler"/>: diffusers' <c>DPMSolverMultistepScheduler</c> configuration
-/// (keys in <see cref="FromDiffusersConfig"/>); the defaults are diffusers'.
+/// (keys in <see cref="FromDiffusersConfig(string)"/>); the defaults are diffusers'.
 /// </summary>
 public sealed record DpmSolverMultistepOptions
 {
@@ -133,9 +133,13 @@ public sealed record DpmSolverMultistepOptions
     /// </summary>
     /// <exception cref="ArgumentException">Malformed JSON, an unknown name, or a diffusers feature not implemented here
     /// (exponential/beta/Lu/flow sigmas, dynamic shifting, learned variance).</exception>
-    public static DpmSolverMultistepOptions FromDiffusersConfig(string json)
+    public static DpmSolverMultistepOptions FromDiffusersConfig(string json) => FromDiffusersConfig(DiffusersConfig.ParseObject(json));
+
+    /// <summary>Reads a parsed diffusers <c>scheduler_config.json</c>; see <see cref="FromDiffusersConfig(string)"/>.</summary>
+    /// <exception cref="ArgumentException">An unknown name, a value of the wrong kind, or an unsupported feature.</exception>
+    public static DpmSolverMultistepOptions FromDiffusersConfig(JsonElement config)
     {
-        var c = DiffusersConfig.ParseObject(json);
+        var c = config;
         RejectUnsupported(c, "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas", "use_flow_sigmas", "use_dynamic_shifting");
         if (DiffusersConfig.GetString(c, "variance_type", null) is { } varianceType)
             throw new ArgumentException($"variance_type '{varianceType}' is not supported; allowed value: null.", "variance_type");
@@ -173,12 +177,12 @@ public sealed record DpmSolverMultistepOptions
     }
 
     /// <summary>
-    /// The options as a diffusers <c>scheduler_config.json</c> (what <see cref="FromDiffusersConfig"/> reads). An
+    /// The options as a diffusers <c>scheduler_config.json</c> (what <see cref="FromDiffusersConfig(string)"/> reads). An
     /// infinite <see cref="LambdaMinClipped"/> (the default) is left out, since strict JSON cannot spell it.
     /// </summary>
-    public string ToDiffusersConfig()
+    public JsonObject ToDiffusersConfig()
     {
-        var c = new JsonObject { ["_class_name"] = "DPMSolverMultistepScheduler" };
+        var c = new JsonObject { ["_class_name"] = DpmSolverMultistepScheduler.DiffusersClassName };
         DiffusersConfig.WriteSchedule(c, Schedule);
         c["prediction_type"] = DiffusersNames.ToName(PredictionType);
         c["solver_order"] = SolverOrder;
@@ -196,7 +200,7 @@ public sealed record DpmSolverMultistepOptions
         c["dynamic_thresholding_ratio"] = DynamicThresholdingRatio;
         c["sample_max_value"] = SampleMaxValue;
         c["variance_type"] = null;
-        return c.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return c;
     }
 }
 
@@ -225,6 +229,9 @@ public sealed record DpmSolverMultistepOptions
 /// </remarks>
 public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
 {
+    /// <summary>diffusers' class name (<c>_class_name</c> in <c>scheduler_config.json</c>).</summary>
+    public const string DiffusersClassName = "DPMSolverMultistepScheduler";
+
     private readonly float[] _trainSigmas;
     private readonly float[] _trainLambdas;
     private readonly Tensor?[] _modelOutputs;
@@ -364,12 +371,6 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
         var (alphaS, sigmaS) = AlphaSigma(_sigmas[i]);
         var (converted, x0) = ConvertModelOutput(modelOutput.to(computeType), x, alphaS, sigmaS);
 
-        // Shift the history: _modelOutputs[^1] is m₀ (this step), [^2] is m₁, [^3] is m₂.
-        _modelOutputs[0]?.Dispose();
-        for (int k = 0; k + 1 < _modelOutputs.Length; k++)
-            _modelOutputs[k] = _modelOutputs[k + 1];
-        _modelOutputs[^1] = converted.clone().DetachFromDisposeScope();
-
         // diffusers draws once per step, the last one included, even where σ_t = 0 multiplies the draw by 0.
         Tensor? z = null;
         if (sde)
@@ -379,6 +380,12 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
                 throw new ArgumentException($"The noise source returned shape [{string.Join(",", z.shape)}] for a sample of shape [{string.Join(",", x.shape)}].", nameof(noise));
             z = z.to(computeType);
         }
+
+        // Only now (nothing below throws) shift the history: _modelOutputs[^1] is m₀ (this step), [^2] is m₁, [^3] is m₂.
+        _modelOutputs[0]?.Dispose();
+        for (int k = 0; k + 1 < _modelOutputs.Length; k++)
+            _modelOutputs[k] = _modelOutputs[k + 1];
+        _modelOutputs[^1] = converted.clone().DetachFromDisposeScope();
 
         int n = _timesteps.Length;
         bool shortRollout = Options.LowerOrderFinal && n < 15;

@@ -49,11 +49,11 @@ public static class SchedulerFactory
     [
         (DdpmScheduler.DiffusersClassName, SamplerKind.Ddpm),
         (DdimScheduler.DiffusersClassName, SamplerKind.Ddim),
-        ("DPMSolverMultistepScheduler", SamplerKind.DpmSolverMultistep),
+        (DpmSolverMultistepScheduler.DiffusersClassName, SamplerKind.DpmSolverMultistep),
         (EulerDiscreteScheduler.DiffusersClassName, SamplerKind.EulerDiscrete),
         (EulerAncestralDiscreteScheduler.DiffusersClassName, SamplerKind.EulerAncestralDiscrete),
         (HeunDiscreteScheduler.DiffusersClassName, SamplerKind.HeunDiscrete),
-        ("UniPCMultistepScheduler", SamplerKind.UniPcMultistep),
+        (UniPcMultistepScheduler.DiffusersClassName, SamplerKind.UniPcMultistep),
     ];
 
     /// <summary>The CLI names, comma-separated (for help texts and error messages).</summary>
@@ -170,14 +170,50 @@ public static class SchedulerFactory
                 });
             }
             case SamplerKind.DpmSolverMultistep:
-                // sched-b: DPM-Solver++ multistep goes here.
-                throw new NotSupportedException("DPMSolverMultistep is not available yet.");
+            {
+                var d = new DpmSolverMultistepOptions();
+                return new DpmSolverMultistepScheduler(d with
+                {
+                    Schedule = schedule,
+                    PredictionType = prediction,
+                    TimestepSpacing = timestepSpacing ?? d.TimestepSpacing,
+                    UseKarrasSigmas = useKarrasSigmas,
+                });
+            }
             case SamplerKind.UniPcMultistep:
-                // sched-b: UniPC multistep goes here.
-                throw new NotSupportedException("UniPCMultistep is not available yet.");
+            {
+                var d = new UniPcMultistepOptions();
+                return new UniPcMultistepScheduler(d with
+                {
+                    Schedule = schedule,
+                    PredictionType = prediction,
+                    TimestepSpacing = timestepSpacing ?? d.TimestepSpacing,
+                    UseKarrasSigmas = useKarrasSigmas,
+                });
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, $"Unknown sampler; allowed values: {CliNames}.");
         }
+    }
+
+    /// <summary>
+    /// diffusers' <c>scheduler_config.json</c> content for <paramref name="kind"/> with its defaults over the given training
+    /// schedule and prediction type (what a saved model folder carries, so diffusers and <see cref="FromConfig"/> rebuild it).
+    /// </summary>
+    public static System.Text.Json.Nodes.JsonObject ToDiffusersConfig(SamplerKind kind, NoiseScheduleOptions schedule, PredictionType prediction)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        return kind switch
+        {
+            SamplerKind.Ddpm => new DdpmSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.Ddim => new DdimSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.DpmSolverMultistep => new DpmSolverMultistepOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.UniPcMultistep => new UniPcMultistepOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.EulerDiscrete => new EulerDiscreteSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.EulerAncestralDiscrete => new EulerAncestralDiscreteSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            SamplerKind.HeunDiscrete => new HeunDiscreteSchedulerOptions { Schedule = schedule, PredictionType = prediction }.ToDiffusersConfig(),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, $"Unknown sampler; allowed values: {CliNames}."),
+        };
     }
 
     /// <summary>A scheduler from the text of diffusers' <c>scheduler_config.json</c>, chosen by its <c>_class_name</c>.</summary>
@@ -200,7 +236,8 @@ public static class SchedulerFactory
             SamplerKind.EulerDiscrete => new EulerDiscreteScheduler(EulerDiscreteSchedulerOptions.FromDiffusersConfig(config)),
             SamplerKind.EulerAncestralDiscrete => new EulerAncestralDiscreteScheduler(EulerAncestralDiscreteSchedulerOptions.FromDiffusersConfig(config)),
             SamplerKind.HeunDiscrete => new HeunDiscreteScheduler(HeunDiscreteSchedulerOptions.FromDiffusersConfig(config)),
-            // sched-b: DPMSolverMultistepScheduler and UniPCMultistepScheduler configs go here.
+            SamplerKind.DpmSolverMultistep => new DpmSolverMultistepScheduler(DpmSolverMultistepOptions.FromDiffusersConfig(config)),
+            SamplerKind.UniPcMultistep => new UniPcMultistepScheduler(UniPcMultistepOptions.FromDiffusersConfig(config)),
             _ => throw new NotSupportedException($"{className} is not available yet."),
         };
     }

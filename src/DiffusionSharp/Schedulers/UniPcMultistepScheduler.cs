@@ -23,7 +23,7 @@ public enum UniPcSolverType
 
 /// <summary>
 /// Options of <see cref="UniPcMultistepScheduler"/>: diffusers' <c>UniPCMultistepScheduler</c> configuration (keys in
-/// <see cref="FromDiffusersConfig"/>); the defaults are diffusers'.
+/// <see cref="FromDiffusersConfig(string)"/>); the defaults are diffusers'.
 /// </summary>
 public sealed record UniPcMultistepOptions
 {
@@ -121,9 +121,13 @@ public sealed record UniPcMultistepOptions
     /// </summary>
     /// <exception cref="ArgumentException">Malformed JSON, an unknown name, or a diffusers feature not implemented here
     /// (exponential/beta/flow sigmas, dynamic shifting, <c>solver_p</c>, <c>shift_terminal</c>).</exception>
-    public static UniPcMultistepOptions FromDiffusersConfig(string json)
+    public static UniPcMultistepOptions FromDiffusersConfig(string json) => FromDiffusersConfig(DiffusersConfig.ParseObject(json));
+
+    /// <summary>Reads a parsed diffusers <c>scheduler_config.json</c>; see <see cref="FromDiffusersConfig(string)"/>.</summary>
+    /// <exception cref="ArgumentException">An unknown name, a value of the wrong kind, or an unsupported feature.</exception>
+    public static UniPcMultistepOptions FromDiffusersConfig(JsonElement config)
     {
-        var c = DiffusersConfig.ParseObject(json);
+        var c = config;
         RejectUnsupported(c, "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas", "use_dynamic_shifting");
         foreach (var key in new[] { "solver_p", "shift_terminal" })
         {
@@ -159,10 +163,10 @@ public sealed record UniPcMultistepOptions
         return options;
     }
 
-    /// <summary>The options as a diffusers <c>scheduler_config.json</c> (what <see cref="FromDiffusersConfig"/> reads).</summary>
-    public string ToDiffusersConfig()
+    /// <summary>The options as a diffusers <c>scheduler_config.json</c> (what <see cref="FromDiffusersConfig(string)"/> reads).</summary>
+    public JsonObject ToDiffusersConfig()
     {
-        var c = new JsonObject { ["_class_name"] = "UniPCMultistepScheduler" };
+        var c = new JsonObject { ["_class_name"] = UniPcMultistepScheduler.DiffusersClassName };
         DiffusersConfig.WriteSchedule(c, Schedule);
         c["prediction_type"] = DiffusersNames.ToName(PredictionType);
         c["solver_order"] = SolverOrder;
@@ -180,7 +184,7 @@ public sealed record UniPcMultistepOptions
         c["dynamic_thresholding_ratio"] = DynamicThresholdingRatio;
         c["sample_max_value"] = SampleMaxValue;
         c["solver_p"] = null;
-        return c.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return c;
     }
 
     /// <summary>Value equality, comparing <see cref="DisableCorrector"/> element by element.</summary>
@@ -248,6 +252,9 @@ public sealed record UniPcMultistepOptions
 /// </remarks>
 public sealed class UniPcMultistepScheduler : IScheduler, IDisposable
 {
+    /// <summary>diffusers' class name (<c>_class_name</c> in <c>scheduler_config.json</c>).</summary>
+    public const string DiffusersClassName = "UniPCMultistepScheduler";
+
     private readonly float[] _trainSigmas;
     private readonly Tensor?[] _modelOutputs;
     private Tensor? _lastSample;

@@ -1,6 +1,8 @@
-using DiffusionSharp.Denoisers;
+using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
+using DiffusionSharp.Tests.Sampling;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Tests.Schedulers;
@@ -9,52 +11,26 @@ namespace DiffusionSharp.Tests.Schedulers;
 /// Data x₀ ~ N(μ, s²) per element has a closed-form optimal ε-predictor, and the probability-flow ODE a closed-form
 /// solution, so a solver can be checked against the exact answer rather than against another implementation.
 /// </summary>
-public sealed class GaussianDataSamplingTests
+public sealed class GaussianDataSamplingTests(ITestOutputHelper output)
 {
     private const double Mu = 1.5;
     private const double S = 0.5;
     private const int Batch = 16;
     private static readonly long[] Shape = [Batch, 1, 16, 16]; // 4096 samples
 
-    /// <summary>
-    /// The exact E[ε | x_t] for x_t = α x₀ + σ ε, x₀ ~ N(μ, s²): Cov(ε, x_t) = σ and Var(x_t) = v = α²s² + σ², so
-    /// ε̂ = σ(x_t − αμ)/v. ᾱ at a fractional timestep is interpolated linearly.
-    /// </summary>
-    private sealed class GaussianEpsilonOracle(float[] alphasCumprod, double mu, double s) : IDiffusionNetwork
-    {
-        public Tensor Predict(Tensor sample, Tensor timesteps, Tensor? classLabels)
-        {
-            using var scope = NewDisposeScope();
-            var ts = timesteps.to(ScalarType.Float64).data<double>().ToArray();
-            var gain = new double[ts.Length];
-            var offset = new double[ts.Length];
-            for (int b = 0; b < ts.Length; b++)
-            {
-                double alphaBar = SigmaGrid.InterpolateAtIndex(ts[b], alphasCumprod);
-                double alpha = Math.Sqrt(alphaBar), sigma = Math.Sqrt(1 - alphaBar);
-                double v = alpha * alpha * s * s + sigma * sigma;
-                gain[b] = sigma / v;
-                offset[b] = -sigma * alpha * mu / v;
-            }
-            var g = tensor(gain).to(sample.dtype).reshape(-1, 1, 1, 1);
-            var o = tensor(offset).to(sample.dtype).reshape(-1, 1, 1, 1);
-            return (g * sample + o).MoveToOuterDisposeScope();
-        }
-    }
+    private static readonly long[] s_seeds = Enumerable.Range(500, Batch).Select(i => (long)i).ToArray();
 
-    private static Tensor Sample(IScheduler scheduler, float[] alphasCumprod, Tensor xT, INoiseSource? noise)
+    /// <summary>
+    /// A 50-step rollout through <see cref="DiffusionSampler"/> with the exact ε-predictor for N(μ, s²) data
+    /// (<see cref="GaussianDataDenoiser"/>), and the x_T it started from (the first per-sample draw of the seeds).
+    /// </summary>
+    private static (Tensor XT, Tensor X0) Sample(IScheduler scheduler, NoiseScheduleOptions schedule)
     {
-        var network = new GaussianEpsilonOracle(alphasCumprod, Mu, S);
-        using var noGrad = no_grad();
-        var x = xT.clone();
-        foreach (var t in scheduler.Timesteps.data<double>().ToArray())
-        {
-            using var scope = NewDisposeScope();
-            var input = scheduler.ScaleModelInput(x, t);
-            var eps = network.Predict(input, full(Batch, t, dtype: ScalarType.Float64), null);
-            x = scheduler.Step(eps, t, x, noise).PrevSample.MoveToOuterDisposeScope();
-        }
-        return x;
+        var network = new GaussianDataDenoiser(new NoiseSchedule(schedule), Mu, S);
+        var xT = PerSampleNoise.InitialNoise(s_seeds, Shape[1..]) * (float)scheduler.InitNoiseSigma;
+        var x0 = new DiffusionSampler(scheduler, network).Sample(s_seeds, Shape[1..], 50);
+        Assert.Equal(50, network.Calls);
+        return (xT, x0);
     }
 
     /// <summary>
@@ -100,32 +76,30 @@ public sealed class GaussianDataSamplingTests
 
     private static IScheduler Build(string solver) => solver switch
     {
-        "dpmsolver++ 2M" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions()),
+        "dpmsolver++ 2M" => SchedulerFactory.Create(SamplerKind.DpmSolverMultistep, new NoiseScheduleOptions(), PredictionType.Epsilon),
         "dpmsolver++ 2M heun" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { SolverType = DpmSolverType.Heun }),
         "dpmsolver++ 3M" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { SolverOrder = 3 }),
         "dpmsolver 2M sigma_min" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { AlgorithmType = DpmSolverAlgorithmType.DpmSolver, FinalSigmasType = FinalSigmaType.SigmaMin }),
         "dpmsolver 3M sigma_min" => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { AlgorithmType = DpmSolverAlgorithmType.DpmSolver, SolverOrder = 3, FinalSigmasType = FinalSigmaType.SigmaMin }),
-        "unipc bh2" => new UniPcMultistepScheduler(new UniPcMultistepOptions()),
+        "unipc bh2" => SchedulerFactory.Create(SamplerKind.UniPcMultistep, new NoiseScheduleOptions(), PredictionType.Epsilon),
         "unipc bh2 order 3" => new UniPcMultistepScheduler(new UniPcMultistepOptions { SolverOrder = 3 }),
         "unipc bh1 sigma_min" => new UniPcMultistepScheduler(new UniPcMultistepOptions { SolverType = UniPcSolverType.Bh1, FinalSigmasType = FinalSigmaType.SigmaMin }),
         "unipc noise sigma_min" => new UniPcMultistepScheduler(new UniPcMultistepOptions { PredictX0 = false, FinalSigmasType = FinalSigmaType.SigmaMin }),
         _ => throw new ArgumentException(solver, nameof(solver)),
     };
 
-    private static (float[] AlphasCumprod, IReadOnlyList<double> Sigmas) Grid(IScheduler scheduler) => scheduler switch
+    private static IReadOnlyList<double> Sigmas(IScheduler scheduler) => scheduler switch
     {
-        DpmSolverMultistepScheduler d => (d.Schedule.AlphasCumprod, d.Sigmas),
-        UniPcMultistepScheduler u => (u.Schedule.AlphasCumprod, u.Sigmas),
+        DpmSolverMultistepScheduler d => d.Sigmas,
+        UniPcMultistepScheduler u => u.Sigmas,
         _ => throw new ArgumentException("Not a multistep solver.", nameof(scheduler)),
     };
 
-    /// <summary>max |x − exact flow endpoint| of a deterministic 50-step rollout from <paramref name="xT"/>.</summary>
-    private static (Tensor X0, double Error) RunOde(IScheduler scheduler, Tensor xT)
+    /// <summary>x₀ of a deterministic 50-step rollout and its max distance to the exact flow endpoint.</summary>
+    private static (Tensor X0, double Error) RunOde(IScheduler scheduler)
     {
-        scheduler.SetTimesteps(50);
-        var (alphasCumprod, sigmas) = Grid(scheduler);
-        var x0 = Sample(scheduler, alphasCumprod, xT, null);
-        var exact = ExactEndpoint(sigmas, xT);
+        var (xT, x0) = Sample(scheduler, new NoiseScheduleOptions());
+        var exact = ExactEndpoint(Sigmas(scheduler), xT);
         return (x0, (x0.to(ScalarType.Float64) - exact).abs().max().item<double>());
     }
 
@@ -134,18 +108,17 @@ public sealed class GaussianDataSamplingTests
     public void OdeSolversFollowTheExactFlowAndLandOnTheData(string solver)
     {
         using var scope = NewDisposeScope();
-        using var gen = new TorchSharp.torch.Generator(2024);
-        var xT = randn(Shape, generator: gen);
-
         var scheduler = Build(solver);
         using var owned = (IDisposable)scheduler;
-        var (x0, error) = RunOde(scheduler, xT);
+        var (x0, error) = RunOde(scheduler);
 
         // The same grid with first-order DPM-Solver++ (DDIM): the multistep solvers must at least halve its error.
-        var finalSigmas = Grid(scheduler).Sigmas[^1] == 0 ? FinalSigmaType.Zero : FinalSigmaType.SigmaMin;
+        var finalSigmas = Sigmas(scheduler)[^1] == 0 ? FinalSigmaType.Zero : FinalSigmaType.SigmaMin;
         using var ddim = new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { SolverOrder = 1, FinalSigmasType = finalSigmas });
-        var (_, firstOrderError) = RunOde(ddim, xT);
+        var (_, firstOrderError) = RunOde(ddim);
 
+        var (mean, variance) = Moments(x0);
+        output.WriteLine($"{solver}: max |x0 − exact| = {error:G3} (first order {firstOrderError:G3}); mean {mean:F4}, variance {variance:F4}");
         Assert.True(error < 0.05 && error < firstOrderError / 2,
             $"{solver}: max |x0 − exact flow endpoint| = {error:G3} (first order: {firstOrderError:G3})");
         AssertRightDistribution(x0, solver);
@@ -156,12 +129,11 @@ public sealed class GaussianDataSamplingTests
     {
         using var scope = NewDisposeScope();
         using var scheduler = new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { AlgorithmType = DpmSolverAlgorithmType.SdeDpmSolverPlusPlus });
-        scheduler.SetTimesteps(50);
-        using var noise = new PerSampleNoise(Enumerable.Range(100, Batch).Select(i => (long)i).ToArray());
-        var xT = PerSampleNoise.InitialNoise(Enumerable.Range(0, Batch).Select(i => (long)i).ToArray(), Shape[1..]);
-        var x0 = Sample(scheduler, scheduler.Schedule.AlphasCumprod, xT, noise);
+        var (xT, x0) = Sample(scheduler, scheduler.Options.Schedule);
+        var (mean, variance) = Moments(x0);
+        output.WriteLine($"sde-dpmsolver++: mean {mean:F4}, variance {variance:F4}");
         AssertRightDistribution(x0, "sde-dpmsolver++");
-        // Not the ODE's endpoint: fresh noise went in.
+        // Not the ODE's endpoint: fresh noise went in at every step.
         var exact = ExactEndpoint(scheduler.Sigmas, xT);
         Assert.True((x0.to(ScalarType.Float64) - exact).abs().max().item<double>() > 0.05);
     }

@@ -2,11 +2,12 @@ using System.Text.Json;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
 using TorchSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Tests.Schedulers;
 
-public sealed class UniPcMultistepSchedulerTests
+public sealed class UniPcMultistepSchedulerTests(ITestOutputHelper output)
 {
     private const string ClassName = "UniPCMultistepScheduler";
 
@@ -14,6 +15,21 @@ public sealed class UniPcMultistepSchedulerTests
 
     [Fact]
     public void EveryFixtureCaseIsListed() => Assert.Equal(21, Cases().Count);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void FixtureConfigsBuildThroughTheFactoryAndWriteBackDiffusersValues(string name)
+    {
+        using var f = SchedulerFixture.Load(name);
+        using var scheduler = Assert.IsType<UniPcMultistepScheduler>(SchedulerFactory.FromConfigJson(f.ConfigJson));
+        Assert.Equal(UniPcMultistepOptions.FromDiffusersConfig(f.ConfigJson), scheduler.Options);
+        foreach (var (key, value) in scheduler.Options.ToDiffusersConfig())
+        {
+            Assert.True(f.Config.TryGetProperty(key, out var expected), $"{name}: wrote key '{key}' that diffusers does not have");
+            var actual = JsonDocument.Parse(value?.ToJsonString() ?? "null").RootElement;
+            Assert.True(DpmSolverMultistepSchedulerTests.ConfigValueEquals(expected, actual), $"{name}: '{key}' is {actual.GetRawText()}, diffusers has {expected.GetRawText()}");
+        }
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -25,6 +41,7 @@ public sealed class UniPcMultistepSchedulerTests
         f.AssertScheduleClose(scheduler.Schedule.AlphasCumprod.Select(a => (double)a).ToArray(), SchedulerFixture.ToDoubles(f.AlphasCumprod), "alphas_cumprod");
         Rollout.CheckAddNoise(f, scheduler);
         Rollout.Check(f, scheduler, scheduler.Sigmas);
+        output.WriteLine(f.Summary());
     }
 
     [Fact]
@@ -74,7 +91,7 @@ public sealed class UniPcMultistepSchedulerTests
         var json = JsonSerializer.Serialize(o);
         Assert.Equal(o, JsonSerializer.Deserialize<UniPcMultistepOptions>(json));
         Assert.Contains("\"bh1\"", json);
-        Assert.Equal(o, UniPcMultistepOptions.FromDiffusersConfig(o.ToDiffusersConfig()));
+        Assert.Equal(o, UniPcMultistepOptions.FromDiffusersConfig(o.ToDiffusersConfig().ToJsonString()));
         Assert.NotEqual(o, o with { DisableCorrector = [0, 3] });
         Assert.Equal(o.GetHashCode(), (o with { DisableCorrector = [0, 2] }).GetHashCode());
     }

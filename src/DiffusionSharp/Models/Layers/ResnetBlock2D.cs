@@ -18,7 +18,7 @@ internal enum ResnetResample
 /// The residual block of DDPM's U-Net (Ho et al. 2020, App. B, after Zagoruyko &amp; Komodakis' wide ResNet):
 /// h = conv₁(act(norm₁(x))); h ← h + W·act(emb) (or norm₂(h)·(1+s)+b with scale-shift); h = conv₂(dropout(act(norm₂(h))));
 /// out = (shortcut(x) + h) / output_scale_factor, with a 1×1 conv shortcut when the channel count changes.
-/// Parameters as diffusers names them: _norm1, _conv1, _timeEmbProj, _norm2, _conv2, _convShortcut.
+/// Parameters as diffusers names them: norm1, conv1, time_emb_proj, norm2, conv2, conv_shortcut.
 /// </summary>
 internal sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
 {

@@ -77,7 +77,7 @@ internal sealed class LearnedTimesteps : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor t) => _weight.index_select(0, t.to(ScalarType.Int64));
 }
 
-/// <summary>The two-layer MLP that widens timestep features: _linear1 → SiLU → _linear2.</summary>
+/// <summary>The two-layer MLP that widens timestep features: linear_1 → SiLU → linear_2.</summary>
 internal sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
 {
     [ComponentName(Name = "linear_1")] private readonly Linear _linear1;

@@ -1,0 +1,126 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using DiffusionSharp.Imaging;
+using DiffusionSharp.Runtime;
+using DiffusionSharp.Sampling;
+using DiffusionSharp.Schedulers;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Cli.Commands;
+
+/// <summary><c>diffuse sample</c>: draw samples from a model folder (the embedded MNIST model by default).</summary>
+internal sealed class SampleCommand : Command<SampleCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <DIR>")]
+        [Description("Model folder (diffusers layout). Default: the embedded class-conditional MNIST model.")]
+        public string? Model { get; init; }
+
+        [CommandOption("--out <DIR>")]
+        [Description("Output folder: grid.png and one NNNNN.png per sample.")]
+        [DefaultValue("samples")]
+        public string Out { get; init; } = "samples";
+
+        [CommandOption("--count <N>")]
+        [DefaultValue(100)]
+        public int Count { get; init; } = 100;
+
+        [CommandOption("--sampler <NAME>")]
+        [Description("ddpm, ddim, dpm++, euler, euler-a, heun, unipc. Default: the folder's scheduler_config.json.")]
+        public string? Sampler { get; init; }
+
+        [CommandOption("--steps <N>")]
+        public int? Steps { get; init; }
+
+        [CommandOption("--class <K|all>")]
+        [Description("A class index, or 'all' to cycle through every class.")]
+        [DefaultValue("all")]
+        public string Class { get; init; } = "all";
+
+        [CommandOption("--guidance <G>")]
+        [Description("Classifier-free guidance scale (1 = none). Default: the model's.")]
+        public double? Guidance { get; init; }
+
+        [CommandOption("--seed <S>")]
+        [DefaultValue(0L)]
+        public long Seed { get; init; }
+
+        [CommandOption("--batch-size <N>")]
+        [DefaultValue(100)]
+        public int BatchSize { get; init; } = 100;
+
+        [CommandOption("--trajectory")]
+        [Description("Also write the denoising trajectory x_T → x_0 as trajectory.png and trajectory.gif.")]
+        public bool Trajectory { get; init; }
+
+        [CommandOption("--device <NAME>")]
+        [DefaultValue("cpu")]
+        public string Device { get; init; } = "cpu";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        TorchRuntime.ResolveDevice(settings.Device);
+        string modelDir = settings.Model ?? CliPaths.DefaultModel;
+        var watch = Stopwatch.StartNew();
+        using var pipeline = DiffusionPipeline.Load(modelDir);
+        int? classLabel = settings.Class.Equals("all", StringComparison.OrdinalIgnoreCase)
+            ? null
+            : int.TryParse(settings.Class, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k)
+                ? k
+                : throw new ArgumentException($"--class must be a class index or 'all', not '{settings.Class}'");
+        var options = new GenerationOptions(
+            settings.Count,
+            settings.Sampler is null ? null : SchedulerFactory.ParseKind(settings.Sampler),
+            settings.Steps,
+            classLabel,
+            settings.Guidance,
+            settings.Seed,
+            settings.BatchSize);
+        int trajectoryRows = settings.Trajectory ? Math.Min(settings.Count, 10) : 0;
+        var frames = new List<Tensor>();
+        Tensor samples = AnsiConsole.Status().Start("sampling…", _ => pipeline.Generate(options, (batchStart, i, x, _) =>
+            {
+            if (batchStart != 0 || trajectoryRows == 0)
+                return;
+            if (i == 0)
+                frames.Add(PerSampleNoise.InitialNoise(Enumerable.Range(0, trajectoryRows).Select(j => settings.Seed + j).ToArray(), x.shape[1..]).DetachFromDisposeScope());
+            frames.Add(x.narrow(0, 0, trajectoryRows).clone().DetachFromDisposeScope());
+        }, cancellationToken));
+        using (samples)
+        {
+            Directory.CreateDirectory(settings.Out);
+            int columns = pipeline.NumClasses is > 0 and <= 16 && classLabel is null ? pipeline.NumClasses : (int)Math.Ceiling(Math.Sqrt(settings.Count));
+            ImageWriter.SaveGrid(samples, Path.Combine(settings.Out, "grid.png"), new GridOptions(Columns: columns));
+            for (int i = 0; i < settings.Count; i++)
+            {
+                using var one = samples[i];
+                ImageWriter.SavePng(one, Path.Combine(settings.Out, $"{i:D5}.png"));
+            }
+        }
+        if (frames.Count > 0)
+        {
+            // σ-space samplers carry x at scale √(σ²+1); show every frame at unit scale, as the network sees it.
+            var shown = frames.Select(f => f / f.std().clamp_min(1.0)).ToList();
+            ImageWriter.SaveTrajectoryStrip(shown, Path.Combine(settings.Out, "trajectory.png"));
+            GifWriter.SaveTrajectory(shown, Path.Combine(settings.Out, "trajectory.gif"));
+            foreach (var t in shown.Concat(frames))
+                t.Dispose();
+        }
+        var table = new Table().AddColumns("", "");
+        table.AddRow("model", Markup.Escape(modelDir));
+        table.AddRow("sampler", SchedulerFactory.CliName(options.Sampler ?? pipeline.DefaultSampler));
+        table.AddRow("steps", (options.Steps ?? pipeline.Metadata.DefaultSteps).ToString(CultureInfo.InvariantCulture));
+        table.AddRow("guidance", (options.Guidance ?? pipeline.Metadata.DefaultGuidance).ToString(CultureInfo.InvariantCulture));
+        table.AddRow("samples", $"{settings.Count} → {Markup.Escape(Path.Combine(settings.Out, "grid.png"))}");
+        if (settings.Trajectory)
+            table.AddRow("trajectory", Markup.Escape(Path.Combine(settings.Out, "trajectory.png")) + ", trajectory.gif");
+        table.AddRow("time", $"{watch.Elapsed.TotalSeconds:F1} s");
+        AnsiConsole.Write(table);
+        return 0;
+    }
+}

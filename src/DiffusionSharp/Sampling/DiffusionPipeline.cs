@@ -1,0 +1,227 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DiffusionSharp.Denoisers;
+using DiffusionSharp.IO;
+using DiffusionSharp.Models;
+using DiffusionSharp.Schedulers;
+using DiffusionSharp.Schedules;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Sampling;
+
+/// <summary>
+/// What DiffusionSharp adds to a diffusers model folder (<c>diffusionsharp.json</c>): class names, the "null" class
+/// that classifier-free guidance uses as the unconditional input, and sampling defaults. diffusers ignores the file.
+/// </summary>
+/// <param name="ClassNames">Class names by label, or null for an unconditional model.</param>
+/// <param name="NullClass">The label meaning "no class" (trained with label dropout), or null when the model has none.</param>
+/// <param name="DefaultGuidance">The guidance scale used when none is given.</param>
+/// <param name="DefaultSteps">The step count used when none is given.</param>
+/// <param name="TrainingCommand">The command that trained the model, for the record.</param>
+public sealed record PipelineMetadata(
+    IReadOnlyList<string>? ClassNames = null,
+    long? NullClass = null,
+    double DefaultGuidance = 1.0,
+    int DefaultSteps = 20,
+    string? TrainingCommand = null)
+{
+    /// <summary>The file name inside a model folder.</summary>
+    public const string FileName = "diffusionsharp.json";
+
+    /// <summary>JSON settings (snake_case, as diffusers' files).</summary>
+    public static JsonSerializerOptions Json { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+}
+
+/// <summary>How many samples to draw, and how.</summary>
+/// <param name="Count">Number of samples.</param>
+/// <param name="Sampler">The sampler; null takes the folder's <c>scheduler_config.json</c>.</param>
+/// <param name="Steps">Inference steps; null takes the metadata default.</param>
+/// <param name="ClassLabel">One class for all samples; null cycles through every class (0, 1, …) for a conditional model.</param>
+/// <param name="Guidance">Classifier-free guidance scale; null takes the metadata default; 1 disables it.</param>
+/// <param name="Seed">Sample i uses seed <c>Seed + i</c>, whatever the batch it is drawn in.</param>
+/// <param name="BatchSize">Samples per network batch.</param>
+public sealed record GenerationOptions(
+    int Count = 100,
+    SamplerKind? Sampler = null,
+    int? Steps = null,
+    int? ClassLabel = null,
+    double? Guidance = null,
+    long Seed = 0,
+    int BatchSize = 100);
+
+/// <summary>
+/// A model folder ready to sample: the U-Net (<c>config.json</c> + safetensors), its scheduler configuration and
+/// DiffusionSharp's metadata. Any sampler can replace the folder's own; the noise schedule and prediction type stay those
+/// the model was trained with.
+/// </summary>
+public sealed class DiffusionPipeline : IDisposable
+{
+    /// <summary>The scheduler file of a diffusers model folder.</summary>
+    public const string SchedulerConfigFile = "scheduler_config.json";
+
+    private readonly JsonElement? _schedulerConfig;
+
+    private DiffusionPipeline(string directory, UNet2DModel model, JsonElement? schedulerConfig, PipelineMetadata metadata)
+    {
+        Directory = directory;
+        Model = model;
+        _schedulerConfig = schedulerConfig;
+        Metadata = metadata;
+    }
+
+    /// <summary>The folder it was loaded from.</summary>
+    public string Directory { get; }
+
+    /// <summary>The network (in eval mode).</summary>
+    public UNet2DModel Model { get; }
+
+    /// <summary>The folder's metadata (defaults when the folder has no <c>diffusionsharp.json</c>).</summary>
+    public PipelineMetadata Metadata { get; }
+
+    /// <summary>The training noise schedule, from the scheduler config (diffusers' defaults when there is none).</summary>
+    public NoiseScheduleOptions Schedule =>
+        _schedulerConfig is { } c ? DiffusersConfig.ReadSchedule(c, new NoiseScheduleOptions()) : new NoiseScheduleOptions();
+
+    /// <summary>The prediction type, from the scheduler config.</summary>
+    public PredictionType Prediction =>
+        _schedulerConfig is { } c
+            ? DiffusersNames.ParsePredictionType(DiffusersConfig.GetString(c, "prediction_type", "epsilon"))
+            : PredictionType.Epsilon;
+
+    /// <summary>The folder's own sampler (DDPM when the folder has no scheduler config).</summary>
+    public SamplerKind DefaultSampler =>
+        _schedulerConfig is { } c && DiffusersConfig.ClassName(c) is { } name ? SchedulerFactory.KindOfClassName(name) : SamplerKind.Ddpm;
+
+    /// <summary>Number of real classes (excluding the null class), 0 for an unconditional model.</summary>
+    public int NumClasses =>
+        Metadata.ClassNames?.Count ?? (Model.Config.NumClassEmbeds is { } n ? n - (Metadata.NullClass is null ? 0 : 1) : 0);
+
+    /// <summary>Loads a model folder.</summary>
+    /// <exception cref="InvalidDataException">A missing or malformed file, named in the message.</exception>
+    public static DiffusionPipeline Load(string directory)
+    {
+        if (!System.IO.Directory.Exists(directory))
+            throw new InvalidDataException($"{directory}: model folder not found");
+        JsonElement? schedulerConfig = null;
+        string schedulerPath = Path.Combine(directory, SchedulerConfigFile);
+        if (File.Exists(schedulerPath))
+        {
+            try
+            {
+                schedulerConfig = DiffusersConfig.ParseObject(File.ReadAllText(schedulerPath));
+            }
+            catch (Exception e) when (e is JsonException or ArgumentException)
+            {
+                throw new InvalidDataException($"{schedulerPath}: {e.Message}", e);
+            }
+        }
+        var metadata = new PipelineMetadata();
+        string metaPath = Path.Combine(directory, PipelineMetadata.FileName);
+        if (File.Exists(metaPath))
+        {
+            try
+            {
+                metadata = JsonSerializer.Deserialize<PipelineMetadata>(File.ReadAllText(metaPath), PipelineMetadata.Json) ?? metadata;
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"{metaPath}: malformed ({e.Message})", e);
+            }
+        }
+        var model = UNet2DModel.FromPretrained(directory);
+        model.eval();
+        var pipeline = new DiffusionPipeline(directory, model, schedulerConfig, metadata);
+        if (metadata.NullClass is { } nc && (model.Config.NumClassEmbeds is not { } embeds || nc < 0 || nc >= embeds))
+            throw new InvalidDataException($"{metaPath}: null_class {nc} is outside the model's {model.Config.NumClassEmbeds ?? 0} class embeddings");
+        return pipeline;
+    }
+
+    /// <summary>Writes the metadata and a scheduler config for <paramref name="kind"/> next to a saved model.</summary>
+    public static void WriteSidecars(string directory, PipelineMetadata metadata, SamplerKind kind, NoiseScheduleOptions schedule, PredictionType prediction)
+    {
+        AtomicFile.WriteAllText(Path.Combine(directory, PipelineMetadata.FileName), JsonSerializer.Serialize(metadata, PipelineMetadata.Json));
+        AtomicFile.WriteAllText(Path.Combine(directory, SchedulerConfigFile),
+            SchedulerFactory.ToDiffusersConfig(kind, schedule, prediction).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>A scheduler: <paramref name="kind"/> over the model's schedule, or the folder's own when null.</summary>
+    public IScheduler CreateScheduler(SamplerKind? kind)
+    {
+        if (kind is null && _schedulerConfig is { } c)
+            return SchedulerFactory.FromConfig(c);
+        return SchedulerFactory.Create(kind ?? DefaultSampler, Schedule, Prediction);
+    }
+
+    /// <summary>The class each sample is conditioned on (null for an unconditional model).</summary>
+    public long[]? LabelsFor(GenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (NumClasses == 0)
+        {
+            if (options.ClassLabel is not null)
+                throw new ArgumentException("this model is unconditional: it takes no class", nameof(options));
+            return null;
+        }
+        if (options.ClassLabel is { } k && (k < 0 || k >= NumClasses))
+            throw new ArgumentOutOfRangeException(nameof(options), k, $"class must be in 0..{NumClasses - 1} or 'all'");
+        return Enumerable.Range(0, options.Count).Select(i => (long)(options.ClassLabel ?? i % NumClasses)).ToArray();
+    }
+
+    /// <summary>
+    /// Draws <see cref="GenerationOptions.Count"/> samples [N, C, H, W] (the caller owns the tensor). <paramref name="onStep"/>
+    /// receives (batch start index, step index, x, x̂₀) after every scheduler step.
+    /// </summary>
+    public Tensor Generate(GenerationOptions options, Action<int, int, Tensor, Tensor?>? onStep = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Count <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Count, "count must be > 0");
+        if (options.BatchSize <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "batch size must be > 0");
+        double guidance = options.Guidance ?? Metadata.DefaultGuidance;
+        if (guidance != 1.0 && Metadata.NullClass is null)
+            throw new ArgumentException("guidance needs a model trained with a null class (label dropout); use --guidance 1", nameof(options));
+        int steps = options.Steps ?? Metadata.DefaultSteps;
+        long[]? labels = LabelsFor(options);
+        IDiffusionNetwork network = guidance != 1.0 && labels is not null
+            ? new ClassifierFreeGuidance(Model, guidance, Metadata.NullClass!.Value)
+            : Model;
+        var size = Model.Config.SampleSize ?? throw new InvalidDataException($"{Directory}: config.json has no sample_size");
+        long[] shape = [Model.Config.InChannels, size[0], size.Length > 1 ? size[1] : size[0]];
+        var chunks = new List<Tensor>();
+        try
+        {
+            for (int start = 0; start < options.Count; start += options.BatchSize)
+            {
+                int n = Math.Min(options.BatchSize, options.Count - start);
+                var seeds = Enumerable.Range(start, n).Select(i => options.Seed + i).ToArray();
+                var scheduler = CreateScheduler(options.Sampler);
+                try
+                {
+                    using var batchLabels = labels is null ? null : tensor(labels.AsSpan(start, n).ToArray());
+                    int batchStart = start;
+                    chunks.Add(new DiffusionSampler(scheduler, network).Sample(seeds, shape, steps, batchLabels,
+                        onStep is null ? null : (i, x, x0) => onStep(batchStart, i, x, x0), cancellationToken: cancellationToken));
+                }
+                finally
+                {
+                    (scheduler as IDisposable)?.Dispose();
+                }
+            }
+            return cat(chunks, 0);
+        }
+        finally
+        {
+            foreach (var c in chunks)
+                c.Dispose();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Model.Dispose();
+}
