@@ -248,6 +248,7 @@ def run_train(a):
 
     totals, fw, bw, op, em = [], [], [], [], []
     last = float("nan")
+    nonfinite = None   # reported, not fatal (as in DiffusionSharp's bench)
     model.train()
     for s in range(a.warmup + a.steps):
         tf, (loss, last) = timed(forward)
@@ -255,8 +256,8 @@ def run_train(a):
         to, _ = timed(optimizer)
         te, _ = timed(ema_update)
         del loss
-        if not math.isfinite(last):
-            raise SystemExit(f"torch_bench: loss became {last} at step {s + 1}")
+        if not math.isfinite(last) and nonfinite is None:
+            nonfinite = s + 1
         if s < a.warmup:
             continue
         totals.append(tf + tb + to + te)
@@ -275,7 +276,8 @@ def run_train(a):
                          "optimizer": round(median(op), 6), "ema": round(median(em), 6)},
         "forward_flops": {"conv": counter.conv * a.batch, "linear": counter.linear * a.batch,
                           "attention": counter.attention * a.batch, "total": counter.total * a.batch},
-        "step_flops": step_flops, "gflops": round(step_flops / med / 1e9, 2), "last_loss": round(last, 5),
+        "step_flops": step_flops, "gflops": round(step_flops / med / 1e9, 2),
+        "last_loss": round(last, 5) if math.isfinite(last) else None, "nonfinite_loss_step": nonfinite,
     })
 
 

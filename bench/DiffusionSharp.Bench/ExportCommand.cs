@@ -17,7 +17,7 @@ namespace DiffusionSharp.Bench;
 internal static class ExportCommand
 {
     public const int CheckBatch = 4;
-    public const int CheckSteps = 10;
+    public const int CheckSteps = 6;
 
     public static int Run(BenchArgs args)
     {

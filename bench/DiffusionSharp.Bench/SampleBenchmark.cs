@@ -79,14 +79,10 @@ internal static class SampleBenchmark
     }
 
     /// <summary>
-    /// The scheduler with diffusers' defaults for an ε-predicting network on the linear β schedule. DPM-Solver++ is built
-    /// directly (its factory slot is not wired on main yet); its defaults are diffusers': order 2, midpoint, linspace
-    /// spacing, lower-order final step, final σ = 0.
+    /// The scheduler with diffusers' defaults for an ε-predicting network on the linear β schedule (DPM-Solver++: order 2,
+    /// midpoint, linspace spacing, lower-order final step, final σ = 0; DDIM: leading spacing, η = 0, x̂₀ clipped).
     /// </summary>
-    public static IScheduler CreateScheduler(SamplerKind kind) => kind switch
-    {
-        SamplerKind.DpmSolverMultistep => new DpmSolverMultistepScheduler(new DpmSolverMultistepOptions { PredictionType = PredictionType.Epsilon }),
-        SamplerKind.Ddim => SchedulerFactory.Create(SamplerKind.Ddim, new NoiseScheduleOptions(), PredictionType.Epsilon),
-        _ => throw new ArgumentException($"--sampler must be dpm++ or ddim (the samplers the PyTorch reference implements), got '{SchedulerFactory.CliName(kind)}'"),
-    };
+    public static IScheduler CreateScheduler(SamplerKind kind) => kind is SamplerKind.DpmSolverMultistep or SamplerKind.Ddim
+        ? SchedulerFactory.Create(kind, new NoiseScheduleOptions(), PredictionType.Epsilon)
+        : throw new ArgumentException($"--sampler must be dpm++ or ddim (the samplers the PyTorch reference implements), got '{SchedulerFactory.CliName(kind)}'");
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""Aggregates the JSON lines bench/run collected (one per benchmark process) into the comparison table.
+
+  report.py RESULTS.jsonl
+
+Figures (BENCHMARKS.md defines them in words):
+  train   median over every timed optimizer step of every round (steps pooled), seconds
+  sample  median over every timed rollout of every round; a rollout of fewer steps than the figure names
+          (bench/run --quick) is scaled by target_steps / steps and marked "≈"
+  RSS     the largest VmHWM among that figure's processes
+  GFLOP/s analytic FLOPs of the work / median time; "% peak" is against the best fp32 (or bf16) matmul rate
+          measured by either implementation on this machine in this run
+The last line is machine-readable: train_ratio=… sample_ratio=… rss_ratio=… (ours / PyTorch).
+"""
+import json
+import math
+import sys
+
+
+def median(values):
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else 0.5 * (s[m - 1] + s[m])
+
+
+def key(r):
+    return (r["impl"], r["mode"], r.get("sampler", ""), r.get("precision", ""), r.get("malloc", "-"))
+
+
+def fmt_s(v, approx=False):
+    if v is None or not math.isfinite(v):
+        return "—"
+    return ("≈" if approx else "") + (f"{v:.2f} s" if v < 100 else f"{v:.0f} s")
+
+
+def fmt_ratio(a, b):
+    return f"{a / b:.2f}" if a and b and math.isfinite(a) and math.isfinite(b) else "—"
+
+
+def main(path):
+    lines = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip().startswith("{")]
+    meta = next((l for l in lines if l.get("mode") == "meta"), {})
+    end = next((l for l in lines if l.get("mode") == "meta_end"), {})
+    targets = meta.get("sample_targets", {"dpm++": 20, "ddim": 50})
+    groups = {}
+    for r in lines:
+        if r.get("mode") in ("train", "sample", "matmul"):
+            groups.setdefault(key(r), []).append(r)
+
+    def figure(k):
+        rs = groups.get(k)
+        if not rs:
+            return None
+        out = {"n": len(rs), "rss": max(r["peak_rss_mib"] for r in rs)}
+        if k[1] == "train":
+            times = [t for r in rs for t in r["times"]]
+            out["median"] = median(times)
+            out["count"] = len(times)
+            out["gflops"] = rs[0]["step_flops"] / out["median"] / 1e9
+            out["split"] = {p: median([r["split_median"][p] for r in rs]) for p in ("forward", "backward", "optimizer", "ema")}
+            out["nonfinite"] = [r.get("nonfinite_loss_step") for r in rs if r.get("nonfinite_loss_step")]
+        elif k[1] == "sample":
+            target = targets.get(k[2], rs[0]["steps"])
+            scaled = [t * target / r["steps"] for r in rs for t in r["times"]]
+            out["median"] = median(scaled)
+            out["count"] = len(scaled)
+            out["approx"] = any(r["steps"] != target for r in rs)
+            out["target"] = target
+            out["gflops"] = median([r["gflops"] for r in rs])
+        else:
+            out["fp32"] = max(r["fp32_gflops"] for r in rs)
+            out["bf16"] = max(r["bf16_gflops"] for r in rs)
+            out["blas"] = rs[0].get("blas")
+        return out
+
+    ours_mm = figure(("ours", "matmul", "", "", "-")) or {}
+    torch_mm = figure(("torch", "matmul", "", "", "-")) or {}
+    peak = {p: max(ours_mm.get(p, 0), torch_mm.get(p, 0)) for p in ("fp32", "bf16")}
+
+    def pct(gf, precision):
+        p = peak.get(precision or "fp32")
+        return f"{gf:.1f} ({100 * gf / p:.0f} %)" if p else f"{gf:.1f}"
+
+    print()
+    print(f"Machine: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores, {meta.get('threads', '?')} threads per implementation; "
+          f"load average {meta.get('loadavg_start', '?')} at start, {end.get('loadavg_end', '?')} at end")
+    print(f"Run: {meta.get('command', '?')} — {meta.get('rounds', '?')} round(s), {'quick' if meta.get('quick') else 'full'}; "
+          f"PyTorch {meta.get('torch', '?')} with {torch_mm.get('blas', '?')} BLAS; started {meta.get('started', '?')}")
+    print()
+    print("| figure | ours | PyTorch | ratio | peak RSS ours | peak RSS PyTorch | GFLOP/s ours (% of matmul) | GFLOP/s PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
+    ratios = {}
+    rss_ratio = None
+    train_o = figure(("ours", "train", "", "fp32", "tuned"))
+    train_t = figure(("torch", "train", "", "fp32", "-"))
+    if train_o and train_t:
+        batch = groups[("ours", "train", "", "fp32", "tuned")][0]["batch"]
+        ratios["train"] = train_o["median"] / train_t["median"]
+        rss_ratio = train_o["rss"] / train_t["rss"]
+        print(f"| training step, batch {batch}, fp32 (median of {train_o['count']} / {train_t['count']} steps) | {fmt_s(train_o['median'])} | "
+              f"{fmt_s(train_t['median'])} | {ratios['train']:.2f} | {train_o['rss']:.0f} MiB | {train_t['rss']:.0f} MiB | "
+              f"{pct(train_o['gflops'], 'fp32')} | {pct(train_t['gflops'], 'fp32')} |")
+    for sampler, label in (("dpm++", "DPM-Solver++(2M)"), ("ddim", "DDIM")):
+        so = figure(("ours", "sample", sampler, "fp32", "tuned"))
+        st = figure(("torch", "sample", sampler, "fp32", "-"))
+        if so and st:
+            ratios[sampler] = so["median"] / st["median"]
+            count = groups[("ours", "sample", sampler, "fp32", "tuned")][0]["count"]
+            print(f"| sample {count} images, {label} {so['target']} steps | {fmt_s(so['median'], so['approx'])} | "
+                  f"{fmt_s(st['median'], st['approx'])} | {ratios[sampler]:.2f} | {so['rss']:.0f} MiB | {st['rss']:.0f} MiB | "
+                  f"{pct(so['gflops'], 'fp32')} | {pct(st['gflops'], 'fp32')} |")
+    if ours_mm and torch_mm:
+        print(f"| matmul 2048², fp32 GFLOP/s | {ours_mm['fp32']:.1f} | {torch_mm['fp32']:.1f} | — | — | — | — | — |")
+        print(f"| matmul 2048², bf16 GFLOP/s | {ours_mm['bf16']:.1f} | {torch_mm['bf16']:.1f} | — | — | — | — | — |")
+
+    if train_o and train_t:
+        print()
+        print("Training step split (median seconds per phase):")
+        print()
+        print("| phase | ours | PyTorch | ratio |")
+        print("|---|---|---|---|")
+        for p in ("forward", "backward", "optimizer", "ema"):
+            a, b = train_o["split"][p], train_t["split"][p]
+            print(f"| {p} | {a:.3f} | {b:.3f} | {fmt_ratio(a, b)} |")
+        for name, f in (("ours", train_o), ("PyTorch", train_t)):
+            if f["nonfinite"]:
+                print(f"WARNING: {name}'s training loss became non-finite (at step {f['nonfinite'][0]} of a process)")
+
+    variants = [k for k in groups if k[0] in ("ours", "torch") and k[1] in ("train", "sample")
+                and not (k[3] == "fp32" and k[4] in ("tuned", "-"))]
+    if variants:
+        print()
+        print("What each setting buys (same run, interleaved; ratio < 1 = faster):")
+        print()
+        print("| implementation | figure | setting | median | vs same impl. default | vs PyTorch fp32 | peak RSS |")
+        print("|---|---|---|---|---|---|---|")
+        for k in sorted(variants):
+            f = figure(k)
+            base = figure((k[0], k[1], k[2], "fp32", "tuned" if k[0] == "ours" else "-"))
+            ref = figure(("torch", k[1], k[2], "fp32", "-"))
+            what = "training step" if k[1] == "train" else f"sample {k[2]}"
+            setting = k[3] + ("" if k[0] == "torch" else f", malloc {k[4]}")
+            print(f"| {'ours' if k[0] == 'ours' else 'PyTorch'} | {what} | {setting} | {fmt_s(f['median'], f.get('approx', False))} | "
+                  f"{fmt_ratio(f['median'], base['median']) if base else '—'} | {fmt_ratio(f['median'], ref['median']) if ref else '—'} | {f['rss']:.0f} MiB |")
+
+    print()
+    sample_ratio = math.sqrt(ratios["dpm++"] * ratios["ddim"]) if "dpm++" in ratios and "ddim" in ratios else float("nan")
+    fmt = lambda v: f"{v:.3f}" if v is not None and math.isfinite(v) else "nan"
+    print(f"train_ratio={fmt(ratios.get('train'))} sample_ratio={fmt(sample_ratio)} rss_ratio={fmt(rss_ratio)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: report.py RESULTS.jsonl")
+    main(sys.argv[1])
