@@ -84,6 +84,14 @@ class FlopCounter:
 
 
 # ---------------------------------------------------------------- layers
+class GroupNorm(nn.GroupNorm):
+    """GroupNorm computed in float32 whatever the input dtype, as DiffusionSharp keeps its norms (and torch 1.13's CPU
+    autocast would otherwise hand group_norm a bfloat16 input with float32 parameters, which it rejects)."""
+
+    def forward(self, x):
+        return F.group_norm(x.float(), self.num_groups, self.weight, self.bias, self.eps)
+
+
 def activation(name):
     return {"silu": nn.SiLU(), "swish": nn.SiLU(), "mish": nn.Mish(), "gelu": nn.GELU(), "relu": nn.ReLU()}[name]
 
@@ -119,10 +127,10 @@ class ResnetBlock2D(nn.Module):
 
     def __init__(self, cin, cout, temb, groups, eps, dropout, act, scale_factor=1.0):
         super().__init__()
-        self.norm1 = nn.GroupNorm(groups, cin, eps=eps, affine=True)
+        self.norm1 = GroupNorm(groups, cin, eps=eps, affine=True)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.time_emb_proj = nn.Linear(temb, cout)
-        self.norm2 = nn.GroupNorm(groups, cout, eps=eps, affine=True)
+        self.norm2 = GroupNorm(groups, cout, eps=eps, affine=True)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.nonlinearity = activation(act)
@@ -146,7 +154,7 @@ class Attention(nn.Module):
         self.heads = channels // head_dim
         self.head_dim = head_dim
         inner = self.heads * head_dim
-        self.group_norm = nn.GroupNorm(groups, channels, eps=eps, affine=True) if groups is not None else None
+        self.group_norm = GroupNorm(groups, channels, eps=eps, affine=True) if groups is not None else None
         self.to_q = nn.Linear(channels, inner)
         self.to_k = nn.Linear(channels, inner)
         self.to_v = nn.Linear(channels, inner)
@@ -299,7 +307,7 @@ class UNet2DModel(nn.Module):
             prev, out = out, rev[i]
             cin = rev[min(i + 1, len(rev) - 1)]
             self.up_blocks.append(UpBlock(kind == "AttnUpBlock2D", layers + 1, cin, prev, out, rs, i < len(rev) - 1, head_dim(out)))
-        self.conv_norm_out = nn.GroupNorm(groups, c0, eps=eps, affine=True)
+        self.conv_norm_out = GroupNorm(groups, c0, eps=eps, affine=True)
         self.conv_act = nn.SiLU()
         self.conv_out = nn.Conv2d(c0, config["out_channels"], 3, padding=1)
 
