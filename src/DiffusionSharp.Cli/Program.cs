@@ -9,7 +9,7 @@ app.Configure(config =>
     config.SetApplicationName("diffuse");
     config.AddCommand<SampleCommand>("sample").WithDescription("Draw samples (and the denoising trajectory) from a model; the embedded MNIST model by default.");
     config.AddCommand<TrainCommand>("train").WithDescription("Train a diffusion U-Net on MNIST, an image folder or CIFAR-10.");
-    //EVAL config.AddCommand<EvaluateCommand>("evaluate").WithDescription("Score a digit model: classifier-FID, class coverage, conditional accuracy.");
+    config.AddCommand<EvaluateCommand>("evaluate").WithDescription("Score a digit model: classifier-FID, class coverage, conditional accuracy.");
     config.AddCommand<InfoCommand>("info").WithDescription("Show the TorchSharp backend, threads and devices.");
     // Bad input is a one-line message naming the file and the problem, never a stack trace.
     config.SetExceptionHandler((e, _) =>
