@@ -254,7 +254,8 @@ public static class SafeTensors
 
     private static byte[] ToBytes(Tensor t)
     {
-        using var c = t.detach().cpu().contiguous();
+        using var scope = NewDisposeScope(); // detach/cpu/contiguous each make a handle
+        var c = t.detach().cpu().contiguous();
         long n = c.numel() * c.element_size();
         if (n > int.MaxValue)
             throw new ArgumentException("tensors over 2 GB are not supported", nameof(t));
