@@ -1,5 +1,4 @@
 using DiffusionSharp.Cli.Commands;
-using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace DiffusionSharp.Cli;
@@ -17,14 +16,16 @@ internal static class CliApp
             config.AddCommand<SampleCommand>("sample").WithDescription("Draw samples (and the denoising trajectory) from a model; the embedded MNIST model by default.");
             config.AddCommand<TrainCommand>("train").WithDescription("Train a diffusion U-Net on MNIST, an image folder or CIFAR-10.");
             config.AddCommand<EvaluateCommand>("evaluate").WithDescription("Score a digit model: classifier-FID, class coverage, conditional accuracy.");
+            config.AddCommand<InspectCommand>("inspect").WithDescription("Show a diffusers UNet2DModel folder: config, parameter count, tensors.");
+            config.AddCommand<VerifyCommand>("verify").WithDescription("Run a UNet2DModel on a safetensors file's inputs and compare with its output.");
+            config.AddCommand<ExportCommand>("export").WithDescription("Write a UNet2DModel folder that diffusers' from_pretrained loads unchanged.");
             config.AddCommand<InfoCommand>("info").WithDescription("Show the TorchSharp backend, threads and devices.");
             // Bad input is a one-line message naming the file and the problem, never a stack trace.
             config.SetExceptionHandler((e, _) =>
             {
                 var inner = e is CommandRuntimeException { InnerException: { } i } ? i : e;
                 string message = inner is ArgumentException { ParamName: { } p } a ? a.Message.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal) : inner.Message;
-                AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
-                return 1;
+                return CliErrors.Report(message);
             });
         });
         return app;

@@ -3,7 +3,7 @@ using Spectre.Console;
 
 namespace DiffusionSharp.Tests.Cli;
 
-/// <summary>Runs <c>diffuse</c> in-process and captures what it prints (tests using it share one collection).</summary>
+/// <summary>Runs <c>diffuse</c> in-process and captures what it prints (tests using it join the "Console" collection).</summary>
 internal static class CliRunner
 {
     private static readonly object s_gate = new();
@@ -14,6 +14,8 @@ internal static class CliRunner
         {
             var writer = new StringWriter();
             var previous = AnsiConsole.Console;
+            var previousError = Console.Error;
+            Console.SetError(writer); // errors go to stderr; tests read both streams as one
             AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
             {
                 Out = new AnsiConsoleOutput(writer),
@@ -30,10 +32,8 @@ internal static class CliRunner
             finally
             {
                 AnsiConsole.Console = previous;
+                Console.SetError(previousError);
             }
         }
     }
 }
-
-[CollectionDefinition("cli", DisableParallelization = true)]
-public sealed class CliCollection;

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace DiffusionSharp.Tests.Cli;
 
-[Collection("cli")]
+[Collection("Console")]
 public sealed class CliTests : IDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ds-cli-");
