@@ -75,6 +75,9 @@ public sealed class UNet2DModelTests : IDisposable
         Assert.Throws<ArgumentException>(() => conditional.call(x, t, tensor(new long[] { 1, 10 }))); // out of range
         Assert.Throws<ArgumentException>(() => conditional.call(x, t, tensor(new float[] { 1, 2.5f }))); // not integral
         Assert.Throws<ArgumentException>(() => new UNet2DModel(TinyConfig(c => c with { NormNumGroups = 7 })));
+        using var learned = new UNet2DModel(TinyConfig(c => c with { TimeEmbeddingType = TimeEmbeddingType.Learned, NumTrainTimesteps = 1000 }));
+        Assert.Throws<ArgumentException>(() => learned.call(x, tensor(new long[] { 0, 1000 }), null));   // beyond the table
+        Assert.Equal(x.shape, learned.call(x, tensor(new long[] { 0, 999 }), null).shape);
     }
 
     [Fact]
