@@ -1,22 +1,26 @@
 using System.ComponentModel;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using DiffusionSharp.IO;
-using DiffusionSharp.Models;
 using DiffusionSharp.Models.Diffusers;
 using DiffusionSharp.Runtime;
+using DiffusionSharp.Sampling;
+using DiffusionSharp.Schedulers;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace DiffusionSharp.Cli.Commands;
 
 /// <summary>
-/// <c>diffuse export --model DIR --out DIR</c>: loads a UNet2DModel folder (checking it fully, mapping legacy
-/// attention names) and writes one diffusers' <c>UNet2DModel.from_pretrained</c> loads unchanged, plus the
-/// source's <c>scheduler_config.json</c> when it has one.
+/// <c>diffuse export --model DIR --out DIR</c>: loads a model folder (checking it fully, mapping legacy attention names)
+/// and writes a folder that diffusers loads unchanged both ways:
+/// <c>UNet2DModel.from_pretrained(DIR)</c> reads <c>config.json</c> + weights at the top (with the source's
+/// <c>scheduler_config.json</c> and <c>diffusionsharp.json</c> beside them), and <c>DDPMPipeline.from_pretrained(DIR)</c>
+/// reads <c>model_index.json</c>, <c>unet/</c> and <c>scheduler/</c> (a DDPMScheduler over the model's training schedule).
 /// </summary>
 internal sealed class ExportCommand : Command<ExportCommand.Settings>
 {
-    public const string SchedulerConfigFileName = "scheduler_config.json";
+    public const string SchedulerConfigFileName = DiffusionPipeline.SchedulerConfigFile;
 
     public sealed class Settings : CommandSettings
     {
@@ -36,31 +40,34 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
     {
         TorchRuntime.EnsureLoaded();
         return CliErrors.Run(() =>
-    {
-        string schedulerSource = Path.Combine(settings.Model, SchedulerConfigFileName);
-        string? schedulerJson = null;
-        if (File.Exists(schedulerSource))
         {
-            schedulerJson = File.ReadAllText(schedulerSource);
-            try
+            using var source = DiffusionPipeline.Load(settings.Model);
+            var model = source.Model;
+            model.SavePretrained(settings.Out);
+            foreach (var sidecar in new[] { SchedulerConfigFileName, Sampling.PipelineMetadata.FileName })
             {
-                using var doc = JsonDocument.Parse(schedulerJson);
-                if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                    throw new InvalidDataException($"{schedulerSource}: not a JSON object");
+                string from = Path.Combine(settings.Model, sidecar);
+                if (File.Exists(from))
+                    AtomicFile.WriteAllText(Path.Combine(settings.Out, sidecar), File.ReadAllText(from));
             }
-            catch (JsonException e)
+
+            // The DDPMPipeline layout: model_index.json naming the components, each in its own sub-folder.
+            model.SavePretrained(Path.Combine(settings.Out, "unet"));
+            var scheduler = SchedulerFactory.ToDiffusersConfig(SamplerKind.Ddpm, source.Schedule, source.Prediction);
+            var indented = new JsonSerializerOptions { WriteIndented = true };
+            AtomicFile.WriteAllText(Path.Combine(settings.Out, "scheduler", SchedulerConfigFileName), scheduler.ToJsonString(indented));
+            var index = new JsonObject
             {
-                throw new InvalidDataException($"{schedulerSource}: malformed JSON ({e.Message})", e);
-            }
-        }
-        using var model = UNet2DModel.FromPretrained(settings.Model);
-        model.SavePretrained(settings.Out);
-        if (schedulerJson is not null)
-            AtomicFile.WriteAllText(Path.Combine(settings.Out, SchedulerConfigFileName), schedulerJson);
-        AnsiConsole.Console.WriteLine($"wrote {Path.Combine(settings.Out, DiffusersUNet2DConfig.FileName)}, "
-            + $"{Path.Combine(settings.Out, DiffusersUNet2DCheckpoint.WeightsFileName)} ({model.ParameterCount} parameters)"
-            + (schedulerJson is null ? "" : $" and {Path.Combine(settings.Out, SchedulerConfigFileName)}"));
-        return 0;
-    });
+                ["_class_name"] = "DDPMPipeline",
+                ["_diffusers_version"] = "0.38.0",
+                ["scheduler"] = new JsonArray("diffusers", "DDPMScheduler"),
+                ["unet"] = new JsonArray("diffusers", "UNet2DModel"),
+            };
+            AtomicFile.WriteAllText(Path.Combine(settings.Out, "model_index.json"), index.ToJsonString(indented));
+            AnsiConsole.Console.WriteLine($"wrote {Path.Combine(settings.Out, DiffusersUNet2DConfig.FileName)}, "
+                + $"{Path.Combine(settings.Out, DiffusersUNet2DCheckpoint.WeightsFileName)} ({model.ParameterCount} parameters), "
+                + $"and the DDPMPipeline layout (model_index.json, unet/, scheduler/)");
+            return 0;
+        });
     }
 }

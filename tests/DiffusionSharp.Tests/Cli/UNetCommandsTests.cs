@@ -132,6 +132,23 @@ public sealed class UNetCommandsTests : IDisposable
         using var reloaded = UNet2DModel.FromPretrained(dst);
         Assert.Equal(701345, reloaded.ParameterCount);
 
+        // DDPMPipeline.from_pretrained's layout: model_index.json, unet/ and a DDPMScheduler over the same schedule.
+        using (var index = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dst, "model_index.json"))))
+        {
+            Assert.Equal("DDPMPipeline", index.RootElement.GetProperty("_class_name").GetString());
+            Assert.Equal("UNet2DModel", index.RootElement.GetProperty("unet")[1].GetString());
+            Assert.Equal("DDPMScheduler", index.RootElement.GetProperty("scheduler")[1].GetString());
+        }
+        Assert.Equal(File.ReadAllText(Path.Combine(dst, "config.json")), File.ReadAllText(Path.Combine(dst, "unet", "config.json")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(dst, DiffusersUNet2DCheckpoint.WeightsFileName)),
+            File.ReadAllBytes(Path.Combine(dst, "unet", DiffusersUNet2DCheckpoint.WeightsFileName)));
+        using (var sched = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dst, "scheduler", "scheduler_config.json"))))
+        {
+            Assert.Equal("DDPMScheduler", sched.RootElement.GetProperty("_class_name").GetString());
+            Assert.Equal("linear", sched.RootElement.GetProperty("beta_schedule").GetString());
+            Assert.Equal(1000, sched.RootElement.GetProperty("num_train_timesteps").GetInt32());
+        }
+
         // Without a scheduler config, none is written.
         string dst2 = Path.Combine(_tmp.FullName, "out2");
         Assert.Equal(0, Run("export", "--model", Fixture("tiny"), "--out", dst2).Code);
