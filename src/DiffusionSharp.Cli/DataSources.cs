@@ -17,10 +17,17 @@ internal static class DataSources
             throw new InvalidDataException($"{spec}: --data takes 'mnist' or a folder (MNIST IDX files, CIFAR-10 batches or class sub-folders of images)");
         if (!Directory.Exists(spec))
             throw new InvalidDataException($"{spec}: no such folder");
-        if (Mnist.FindInFolder(spec) is { } mnist)
-            return Mnist.Load(mnist.TrainImages, mnist.TrainLabels);
+        if (FindEither(spec, Mnist.StandardNames.TrainImages) is { } images)
+        {
+            string labels = FindEither(spec, Mnist.StandardNames.TrainLabels)
+                ?? throw new InvalidDataException($"{images}: no {Mnist.StandardNames.TrainLabels}[.gz] beside it");
+            return Mnist.Load(images, labels);
+        }
         if (Directory.EnumerateFiles(spec, "data_batch_*.bin").Any())
             return Cifar10.Load(spec, train: true);
         return ImageFolder.Load(spec, new ImageFolderOptions(Size: imageSize));
     }
+
+    private static string? FindEither(string folder, string name) =>
+        new[] { name, name + ".gz" }.Select(n => Path.Combine(folder, n)).FirstOrDefault(File.Exists);
 }

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using DiffusionSharp.Data;
 using DiffusionSharp.Imaging;
 using DiffusionSharp.Models;
@@ -182,12 +183,14 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         int numClasses = options.ClassConditional ? data.ClassNames.Count : 0;
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        // Ctrl-C (SIGINT) and SIGTERM stop after the current step with a checkpoint; a second signal is not needed.
+        void Stop(PosixSignalContext signal)
         {
-            e.Cancel = true;
+            signal.Cancel = true;
             cts.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        }
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         try
         {
             using var trainer = settings.Resume
@@ -213,9 +216,9 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 ? $"[yellow]stopped at step {trainer.Step}[/]; checkpoint saved — continue with [bold]diffuse train --out {Markup.Escape(settings.Out)} --resume[/]"
                 : $"[green]done[/]: {trainer.Step} steps; model in [bold]{Markup.Escape(modelDir)}[/], loss curve in {Markup.Escape(Path.Combine(settings.Out, "loss.png"))}");
         }
-        finally
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
-            Console.CancelKeyPress -= onCancel;
+            // Cancelled before the trainer existed (e.g. while the data was fetched): nothing to save.
         }
         return 0;
     }
@@ -224,7 +227,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     {
         var table = new Table().AddColumns("", "");
         table.AddRow("data", $"{Markup.Escape(settings.Data)}: {data.Count} images {data.Channels}×{data.Height}×{data.Width}, {data.ClassNames.Count} classes");
-        table.AddRow("model", $"{Markup.Escape(settings.Preset)}: {trainer.Model.ParameterCount:N0} parameters, widths [{string.Join(", ", trainer.Model.Config.BlockOutChannels)}]");
+        table.AddRow("model", $"{Markup.Escape(settings.Preset)}: {trainer.Model.ParameterCount:N0} parameters, widths [[{string.Join(", ", trainer.Model.Config.BlockOutChannels)}]]");
         table.AddRow("objective", $"{trainer.Options.Prediction}, {trainer.Options.Schedule.BetaSchedule} schedule, {trainer.Options.Weighting} weighting");
         table.AddRow("optimizer", string.Create(CultureInfo.InvariantCulture, $"AdamW lr {trainer.Options.LearningRate:G3}, batch {trainer.Options.BatchSize}×{trainer.Options.GradientAccumulation} accum, {trainer.Options.Precision}"));
         table.AddRow("run", $"{Markup.Escape(trainer.RunDirectory)} (step {trainer.Step} of {trainer.Options.Steps})");

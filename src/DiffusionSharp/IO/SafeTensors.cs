@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Text;
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -23,6 +24,8 @@ public static class SafeTensors
 {
     /// <summary>The largest header accepted (the reference implementation's limit is 100 MB).</summary>
     public const long MaxHeaderBytes = 100_000_000;
+
+    private static readonly System.Text.UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private static readonly Dictionary<string, (ScalarType Type, int Size)> s_dtypes = new()
     {
@@ -135,6 +138,16 @@ public static class SafeTensors
         long dataStart = 8 + (long)headerLen;
         long dataLength = fileLength - dataStart;
 
+        // The header must be valid UTF-8 (the format says so); checking it here keeps invalid names from throwing
+        // later, when a tensor name or metadata string is read.
+        try
+        {
+            s_strictUtf8.GetCharCount(headerBytes);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new InvalidDataException($"{path}: safetensors header is not valid UTF-8", e);
+        }
         JsonDocument doc;
         try
         {
@@ -193,7 +206,8 @@ public static class SafeTensors
             if (elements < 0)
                 throw new InvalidDataException($"{path}: tensor '{name}' shape overflows");
         }
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number
+            || !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new InvalidDataException($"{path}: tensor '{name}' has invalid data_offsets");
         if (end > dataLength)
             throw new InvalidDataException($"{path}: tensor '{name}' data [{begin}, {end}) lies beyond the end of the file (data section is {dataLength} bytes)");
@@ -240,7 +254,8 @@ public static class SafeTensors
 
     private static byte[] ToBytes(Tensor t)
     {
-        using var c = t.detach().cpu().contiguous();
+        using var scope = NewDisposeScope(); // detach/cpu/contiguous each make a handle
+        var c = t.detach().cpu().contiguous();
         long n = c.numel() * c.element_size();
         if (n > int.MaxValue)
             throw new ArgumentException("tensors over 2 GB are not supported", nameof(t));

@@ -251,6 +251,79 @@ public sealed record UNet2DConfig
         return null;
     }
 
+    /// <summary>
+    /// The number of scalar parameters <see cref="UNet2DModel"/> builds from this config, computed without building it
+    /// (so a loader can check a config against a checkpoint before allocating anything). Throws
+    /// <see cref="OverflowException"/> past <see cref="long.MaxValue"/>.
+    /// </summary>
+    public long CountParameters()
+    {
+        Validate();
+        checked
+        {
+            long emb = TimeEmbedDim, c0 = BlockOutChannels[0];
+            bool scaleShift = ResnetTimeScaleShift == ResnetTimeScaleShift.ScaleShift;
+            long Conv(long cin, long cout, long k) => cout * cin * k * k + cout;
+            long Linear(long cin, long cout) => cin * cout + cout;
+            long Norm(long c) => 2 * c;
+            long Resnet(long cin, long cout) =>
+                Norm(cin) + Conv(cin, cout, 3) + Linear(emb, scaleShift ? 2 * cout : cout) + Norm(cout) + Conv(cout, cout, 3)
+                + (cin != cout ? Conv(cin, cout, 1) : 0);
+            long Attention(long c, bool norm)
+            {
+                long head = HeadDimFor((int)c), inner = c / head * head;
+                return (norm ? Norm(c) : 0) + 3 * Linear(c, inner) + Linear(inner, c);
+            }
+
+            long timeIn = TimeEmbeddingType == TimeEmbeddingType.Fourier ? 2 * c0 : c0;
+            long total = Conv(InChannels, c0, 3) + Linear(timeIn, emb) + Linear(emb, emb);
+            total += TimeEmbeddingType switch
+            {
+                TimeEmbeddingType.Fourier => c0,                          // the frozen Gaussian projection
+                TimeEmbeddingType.Learned => (long)NumTrainTimesteps!.Value * c0,
+                _ => 0,
+            };
+            total += ClassEmbedType switch
+            {
+                null when NumClassEmbeds is { } n => n * emb,
+                Models.ClassEmbedType.Timestep => Linear(timeIn, emb) + Linear(emb, emb),
+                _ => 0,
+            };
+            long levels = BlockOutChannels.Length, layers = LayersPerBlock;
+            long output = c0;
+            for (int i = 0; i < levels; i++)
+            {
+                long input = output;
+                output = BlockOutChannels[i];
+                bool attn = DownBlockTypes[i] == UNetDownBlockType.AttnDownBlock2D;
+                total += Resnet(input, output) + (layers - 1) * Resnet(output, output) + (attn ? layers * Attention(output, true) : 0);
+                if (i < levels - 1)
+                    total += attn && DownsampleType == ResamplingType.Resnet ? Resnet(output, output) : Conv(output, output, 3);
+            }
+            if (MidBlockType is not null)
+            {
+                long c = BlockOutChannels[^1];
+                bool norm = AttnNormNumGroups is not null || !scaleShift;
+                total += 2 * Resnet(c, c) + (AddAttention ? Attention(c, norm) : 0);
+            }
+            var reversed = BlockOutChannels.Reverse().ToArray();
+            output = reversed[0];
+            for (int i = 0; i < levels; i++)
+            {
+                long prev = output;
+                output = reversed[i];
+                long input = reversed[Math.Min(i + 1, levels - 1)];
+                bool attn = UpBlockTypes[i] == UNetUpBlockType.AttnUpBlock2D;
+                // layers + 1 residual blocks: the first takes the incoming width, the last the deepest skip.
+                total += Resnet(prev + output, output) + (layers - 1) * Resnet(output + output, output) + Resnet(output + input, output);
+                total += attn ? (layers + 1) * Attention(output, true) : 0;
+                if (i < levels - 1)
+                    total += attn && UpsampleType == ResamplingType.Resnet ? Resnet(output, output) : Conv(output, output, 3);
+            }
+            return total + Norm(c0) + Conv(c0, OutChannels, 3);
+        }
+    }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the config key when <see cref="FindProblem"/> finds one.</summary>
     public void Validate()
     {

@@ -147,6 +147,8 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
 
         long batch = x.shape[0];
         var t = BroadcastTimesteps(timesteps.to(x.device), batch);
+        if (Config.TimeEmbeddingType == TimeEmbeddingType.Learned)
+            CheckIndices(t, Config.NumTrainTimesteps!.Value, nameof(timesteps));
         var tFeatures = _timeProj.call(t);
         _ctx.Emit("time_proj", tFeatures);
         var emb = _timeEmbedding.call(tFeatures.to(dtype));
@@ -229,6 +231,16 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
         return t.shape[0] == batch ? t : t.expand(batch);
     }
 
+    /// <summary>Table lookups need integer values in [0, <paramref name="count"/>).</summary>
+    private static void CheckIndices(Tensor values, long count, string name)
+    {
+        var asLong = values.to(ScalarType.Int64);
+        if (values.is_floating_point() && !asLong.to(values.dtype).eq(values).all().item<bool>())
+            throw new ArgumentException($"{name} must be integers", name);
+        if (values.numel() > 0 && (asLong.min().item<long>() < 0 || asLong.max().item<long>() >= count))
+            throw new ArgumentException($"{name} must lie in [0, {count})", name);
+    }
+
     private Tensor ClassEmbedding(Tensor labels, long batch, ScalarType dtype)
     {
         switch (_classEmbedding)
@@ -237,12 +249,8 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
             {
                 if (labels.dim() != 1 || labels.shape[0] != batch)
                     throw new ArgumentException($"class labels must be [{batch}], got [{string.Join(", ", labels.shape)}]", nameof(labels));
-                var asLong = labels.to(ScalarType.Int64);
-                if (labels.is_floating_point() && !asLong.to(labels.dtype).eq(labels).all().item<bool>())
-                    throw new ArgumentException("class labels must be integers", nameof(labels));
-                if (batch > 0 && (asLong.min().item<long>() < 0 || asLong.max().item<long>() >= table.NumClasses))
-                    throw new ArgumentException($"class labels must lie in [0, {table.NumClasses})", nameof(labels));
-                return table.call(asLong).to(dtype);
+                CheckIndices(labels, table.NumClasses, nameof(labels));
+                return table.call(labels.to(ScalarType.Int64)).to(dtype);
             }
             case TimestepEmbedding mlp:
                 return mlp.call(_timeProj.call(BroadcastTimesteps(labels, batch)).to(dtype));

@@ -212,6 +212,7 @@ public sealed class Trainer : IDisposable
         double meanLoss = lossSum / Options.GradientAccumulation;
         double seconds = watch.Elapsed.TotalSeconds;
         _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Step},{meanLoss:G6},{lr:G6},{norm:G6},{seconds:F4}"));
+        _log.Flush(); // a line per step: cheap next to the step, and the log survives a kill
         Progress?.Invoke(new TrainingProgress(Step, Options.Steps, meanLoss, lr, norm, seconds));
     }
 

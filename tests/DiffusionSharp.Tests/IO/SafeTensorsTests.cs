@@ -49,4 +49,29 @@ public sealed class SafeTensorsTests
         Assert.Contains("exceeds", e.Message);
         dir.Delete(true);
     }
+
+    public static TheoryData<byte[], string> FuzzerFindings => new()
+    {
+        // A name holding a lone UTF-16 surrogate encoded as UTF-8 (ED A0 80): not valid UTF-8.
+        { [.. "{\""u8, 0xED, 0xA0, 0x80, .. "\":1}"u8], "not valid UTF-8" },
+        // data_offsets holding an array where a number belongs.
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[[],4]}}"u8.ToArray(), "invalid data_offsets" },
+    };
+
+    [Theory]
+    [MemberData(nameof(FuzzerFindings))]
+    public void HeadersTheFuzzerBrokeAreInvalidData(byte[] header, string expected)
+    {
+        // Found by tests/DiffusionSharp.Tests/Models/CheckpointFuzzTests.cs: both used to escape as InvalidOperationException.
+        var dir = Directory.CreateTempSubdirectory();
+        var path = Path.Combine(dir.FullName, "bad.safetensors");
+        var bytes = new byte[8 + header.Length + 4];
+        BitConverter.TryWriteBytes(bytes.AsSpan(0, 8), (ulong)header.Length);
+        header.CopyTo(bytes, 8);
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => SafeTensors.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(expected, e.Message);
+        dir.Delete(true);
+    }
 }

@@ -64,6 +64,7 @@ public sealed class UNet2DParityTests(ITestOutputHelper output)
         using var model = new UNet2DModel(DiffusersUNet2DConfig.Read(Path.Combine(TestPaths.UNet2D, folder, "config.json")));
         Assert.Equal(expectedKeys, model.state_dict().Keys.ToList());
         Assert.Equal(expectedParams, model.ParameterCount);
+        Assert.Equal(expectedParams, model.Config.CountParameters());
     }
 
     internal static double MaxAbs(Tensor a, Tensor b) => (a.to(ScalarType.Float64) - b.to(ScalarType.Float64)).abs().max().item<double>();

@@ -15,6 +15,9 @@ public static partial class DiffusersUNet2DCheckpoint
     /// <summary>The weights file name diffusers uses.</summary>
     public const string WeightsFileName = "diffusion_pytorch_model.safetensors";
 
+    /// <summary>A config may need this many parameters beyond twice the checkpoint's before it is refused unbuilt.</summary>
+    private const long MaxUncheckedParameters = 1_000_000;
+
     /// <summary>The safetensors metadata diffusers (and <c>safetensors.torch</c>) write.</summary>
     public static IReadOnlyDictionary<string, string> Metadata { get; } = new Dictionary<string, string> { ["format"] = "pt" };
 
@@ -36,6 +39,22 @@ public static partial class DiffusersUNet2DCheckpoint
             throw new InvalidDataException($"{configPath}: not found (a diffusers UNet2DModel folder holds {DiffusersUNet2DConfig.FileName} and {WeightsFileName})");
         var config = DiffusersUNet2DConfig.Read(configPath);
         string weightsPath = FindWeights(directory);
+        // Compare sizes before building: a config can ask for any number of parameters, a checkpoint's are bounded by
+        // its file size. Building only configs within a small multiple of the stored count bounds allocation by the
+        // file size, and still lets near misses reach LoadWeights, which names the missing or misshapen tensor.
+        var (infos, _, _) = SafeTensors.ReadHeader(weightsPath);
+        long stored = infos.Sum(i => i.Shape.Aggregate(1L, (a, d) => a * d));
+        long needed;
+        try
+        {
+            needed = config.CountParameters();
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidDataException($"{configPath}: the config describes more than 2⁶³ parameters");
+        }
+        if (needed > 2 * stored + MaxUncheckedParameters)
+            throw new InvalidDataException($"{weightsPath}: holds {stored} parameters, the config ({configPath}) needs {needed}");
         var model = new UNet2DModel(config);
         try
         {

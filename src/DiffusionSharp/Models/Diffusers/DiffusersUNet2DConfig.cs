@@ -25,6 +25,9 @@ public static class DiffusersUNet2DConfig
     /// <summary>Written as <c>_diffusers_version</c> when the config did not come with one: the version whose semantics this port follows.</summary>
     public const string DiffusersVersion = "0.38.0";
 
+    /// <summary>Config files larger than this are refused unread (diffusers writes about 1 KB).</summary>
+    public const long MaxConfigBytes = 1 << 20;
+
     private static readonly string[] s_knownKeys =
     [
         "sample_size", "in_channels", "out_channels", "center_input_sample", "time_embedding_type", "time_embedding_dim",
@@ -43,6 +46,9 @@ public static class DiffusersUNet2DConfig
         string text;
         try
         {
+            long length = new FileInfo(path).Length;
+            if (length > MaxConfigBytes)
+                throw new InvalidDataException($"{path}: {length} bytes is too large for a config (limit {MaxConfigBytes})");
             text = File.ReadAllText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -24,12 +24,12 @@ namespace DiffusionSharp.Models.Layers;
 /// <para>tests/DiffusionSharp.Tests/Models/GradientCheckTests.cs compares every layer type against float64 and
 /// records the raw kernel's error beside the mitigated one.</para>
 /// </remarks>
-internal static class CpuConvolution
+public static class CpuConvolution
 {
     /// <summary>Channel counts are padded up to a multiple of this.</summary>
     public const long ChannelMultiple = 32;
 
-    /// <summary>y = conv2d(x, w, b) with stride <paramref name="stride"/> and zero padding <paramref name="padding"/> on all sides.</summary>
+    /// <summary>y = conv2d(x, w, b) (x [B, C_in, H, W], w [C_out, C_in, kh, kw], b [C_out] or null) with stride <paramref name="stride"/> and zero padding <paramref name="padding"/> on all sides.</summary>
     public static Tensor Conv2d(Tensor x, Tensor w, Tensor? b, long stride, long padding)
     {
         long cin = w.shape[1], cout = w.shape[0];

@@ -1,0 +1,73 @@
+using System.ComponentModel;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DiffusionSharp.IO;
+using DiffusionSharp.Models.Diffusers;
+using DiffusionSharp.Runtime;
+using DiffusionSharp.Sampling;
+using DiffusionSharp.Schedulers;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffusionSharp.Cli.Commands;
+
+/// <summary>
+/// <c>diffuse export --model DIR --out DIR</c>: loads a model folder (checking it fully, mapping legacy attention names)
+/// and writes a folder that diffusers loads unchanged both ways:
+/// <c>UNet2DModel.from_pretrained(DIR)</c> reads <c>config.json</c> + weights at the top (with the source's
+/// <c>scheduler_config.json</c> and <c>diffusionsharp.json</c> beside them), and <c>DDPMPipeline.from_pretrained(DIR)</c>
+/// reads <c>model_index.json</c>, <c>unet/</c> and <c>scheduler/</c> (a DDPMScheduler over the model's training schedule).
+/// </summary>
+internal sealed class ExportCommand : Command<ExportCommand.Settings>
+{
+    public const string SchedulerConfigFileName = DiffusionPipeline.SchedulerConfigFile;
+
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <DIR>")]
+        [Description("Source folder (config.json + diffusion_pytorch_model.safetensors).")]
+        public string Model { get; init; } = "";
+
+        [CommandOption("--out <DIR>")]
+        [Description("Destination folder (created if needed).")]
+        public string Out { get; init; } = "";
+
+        public override ValidationResult Validate() =>
+            string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Out) ? ValidationResult.Error("--model and --out are required") : ValidationResult.Success();
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        TorchRuntime.EnsureLoaded();
+        return CliErrors.Run(() =>
+        {
+            using var source = DiffusionPipeline.Load(settings.Model);
+            var model = source.Model;
+            model.SavePretrained(settings.Out);
+            foreach (var sidecar in new[] { SchedulerConfigFileName, Sampling.PipelineMetadata.FileName })
+            {
+                string from = Path.Combine(settings.Model, sidecar);
+                if (File.Exists(from))
+                    AtomicFile.WriteAllText(Path.Combine(settings.Out, sidecar), File.ReadAllText(from));
+            }
+
+            // The DDPMPipeline layout: model_index.json naming the components, each in its own sub-folder.
+            model.SavePretrained(Path.Combine(settings.Out, "unet"));
+            var scheduler = SchedulerFactory.ToDiffusersConfig(SamplerKind.Ddpm, source.Schedule, source.Prediction);
+            var indented = new JsonSerializerOptions { WriteIndented = true };
+            AtomicFile.WriteAllText(Path.Combine(settings.Out, "scheduler", SchedulerConfigFileName), scheduler.ToJsonString(indented));
+            var index = new JsonObject
+            {
+                ["_class_name"] = "DDPMPipeline",
+                ["_diffusers_version"] = "0.38.0",
+                ["scheduler"] = new JsonArray("diffusers", "DDPMScheduler"),
+                ["unet"] = new JsonArray("diffusers", "UNet2DModel"),
+            };
+            AtomicFile.WriteAllText(Path.Combine(settings.Out, "model_index.json"), index.ToJsonString(indented));
+            AnsiConsole.Console.WriteLine($"wrote {Path.Combine(settings.Out, DiffusersUNet2DConfig.FileName)}, "
+                + $"{Path.Combine(settings.Out, DiffusersUNet2DCheckpoint.WeightsFileName)} ({model.ParameterCount} parameters), "
+                + $"and the DDPMPipeline layout (model_index.json, unet/, scheduler/)");
+            return 0;
+        });
+    }
+}

@@ -1,0 +1,59 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using DiffusionSharp.IO;
+using DiffusionSharp.Models.Diffusers;
+using DiffusionSharp.Runtime;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffusionSharp.Cli.Commands;
+
+/// <summary><c>diffuse inspect DIR</c>: a diffusers UNet2DModel folder's config, parameter count and tensors, without building the model.</summary>
+internal sealed class InspectCommand : Command<InspectCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "<DIR>")]
+        [Description("Folder with config.json and diffusion_pytorch_model.safetensors.")]
+        public string Directory { get; init; } = "";
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        TorchRuntime.EnsureLoaded();
+        return CliErrors.Run(() =>
+    {
+        var console = AnsiConsole.Console;
+        string configPath = Path.Combine(settings.Directory, DiffusersUNet2DConfig.FileName);
+        var config = DiffusersUNet2DConfig.Read(configPath);
+        string weightsPath = Path.Combine(settings.Directory, DiffusersUNet2DCheckpoint.WeightsFileName);
+        var (tensors, metadata, _) = SafeTensors.ReadHeader(weightsPath);
+
+        var configTable = new Table().Title(Markup.Escape(configPath)).AddColumns("key", "value");
+        using (var doc = JsonDocument.Parse(DiffusersUNet2DConfig.ToJson(config)))
+        {
+            foreach (var p in doc.RootElement.EnumerateObject())
+                configTable.AddRow(Markup.Escape(p.Name), Markup.Escape(JsonSerializer.Serialize(p.Value)));
+        }
+        console.Write(configTable);
+
+        long stored = tensors.Sum(t => t.Shape.Aggregate(1L, (a, d) => a * d));
+        long needed = config.CountParameters();
+        console.WriteLine($"parameters: {needed.ToString("N0", CultureInfo.InvariantCulture)} (config), "
+            + $"{stored.ToString("N0", CultureInfo.InvariantCulture)} stored in {tensors.Count} tensors"
+            + (needed == stored ? "" : "  MISMATCH"));
+        if (metadata.Count > 0)
+            console.WriteLine("metadata: " + string.Join(", ", metadata.Select(kv => $"{kv.Key}={kv.Value}")));
+
+        var tensorTable = new Table().Title(Markup.Escape(weightsPath)).AddColumns("tensor", "dtype", "shape", "elements");
+        foreach (var t in tensors)
+        {
+            long n = t.Shape.Aggregate(1L, (a, d) => a * d);
+            tensorTable.AddRow(Markup.Escape(t.Name), t.DType, Markup.Escape($"[{string.Join(", ", t.Shape)}]"), n.ToString(CultureInfo.InvariantCulture));
+        }
+        console.Write(tensorTable);
+        return 0;
+    });
+    }
+}

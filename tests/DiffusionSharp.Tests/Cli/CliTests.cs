@@ -1,0 +1,111 @@
+using DiffusionSharp.Data;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Tests.Cli;
+
+[Collection("Console")]
+public sealed class CliTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ds-cli-");
+
+    public void Dispose() => _dir.Delete(true);
+
+    private string Temp(string name) => Path.Combine(_dir.FullName, name);
+
+    private static string SingleLine(string output)
+    {
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return Assert.Single(lines);
+    }
+
+    [Fact]
+    public void SampleWritesAGridAndOnePngPerSample()
+    {
+        string model = Path.Combine(TestPaths.UNet2D, "cifar10_like_small");
+        var (code, output) = CliRunner.Run("sample", "--model", model, "--out", Temp("out"), "--count", "3", "--sampler", "ddim", "--steps", "2", "--trajectory");
+        Assert.True(code == 0, output);
+        foreach (var f in new[] { "grid.png", "00000.png", "00001.png", "00002.png", "trajectory.png", "trajectory.gif" })
+            Assert.True(File.Exists(Path.Combine(Temp("out"), f)), $"{f} missing; output:\n{output}");
+        Assert.False(File.Exists(Path.Combine(Temp("out"), "00003.png")));
+        Assert.Contains("ddim", output);
+    }
+
+    [Fact]
+    public void MissingModelFolderIsOneLineNamingIt()
+    {
+        string missing = Temp("no-such-model");
+        var (code, output) = CliRunner.Run("sample", "--model", missing);
+        Assert.Equal(1, code);
+        Assert.Contains(missing, SingleLine(output));
+    }
+
+    [Fact]
+    public void UnknownSamplerNamesTheChoices()
+    {
+        string model = Path.Combine(TestPaths.UNet2D, "tiny");
+        var (code, output) = CliRunner.Run("sample", "--model", model, "--sampler", "plms", "--out", Temp("o"));
+        Assert.Equal(1, code);
+        var line = SingleLine(output);
+        Assert.Contains("plms", line);
+        Assert.Contains("dpm++", line);
+    }
+
+    [Fact]
+    public void GuidanceOnAModelWithoutNullClassIsRejected()
+    {
+        string model = Path.Combine(TestPaths.UNet2D, "tiny_class_cond");
+        var (code, output) = CliRunner.Run("sample", "--model", model, "--guidance", "3", "--steps", "2", "--out", Temp("o"));
+        Assert.Equal(1, code);
+        Assert.Contains("guidance", SingleLine(output));
+    }
+
+    [Fact]
+    public void TrainRejectsAWrongIdxMagicBeforeAnyStep()
+    {
+        string data = Temp("bad-mnist");
+        Directory.CreateDirectory(data);
+        string images = Path.Combine(data, Mnist.StandardNames.TrainImages);
+        File.WriteAllBytes(images, [0, 0, 8, 1, 0, 0, 0, 1, 0]); // the labels' magic (…0801) where images (…0803) belong
+        File.WriteAllBytes(Path.Combine(data, Mnist.StandardNames.TrainLabels), [0, 0, 8, 1, 0, 0, 0, 1, 3]);
+        string run = Temp("run");
+        var (code, output) = CliRunner.Run("train", "--data", data, "--out", run, "--steps", "2");
+        Assert.Equal(1, code);
+        Assert.Contains(images, SingleLine(output));
+        Assert.False(Directory.Exists(Path.Combine(run, "checkpoints")));
+    }
+
+    [Fact]
+    public void TrainThenSampleEndToEnd()
+    {
+        // 64 real digits written as an MNIST IDX folder.
+        string data = Temp("mnist64");
+        Directory.CreateDirectory(data);
+        using (var full = Mnist.LoadCached(MnistSplit.Train))
+        {
+            using var scope = NewDisposeScope();
+            var pixels = ((full.Images.narrow(0, 0, 64) + 1) * 127.5).round().clamp(0, 255).to(ScalarType.Byte).data<byte>().ToArray();
+            var labels = full.Labels.narrow(0, 0, 64).to(ScalarType.Byte).data<byte>().ToArray();
+            IdxFile.Write(Path.Combine(data, Mnist.StandardNames.TrainImages), new IdxArray([64, 28, 28], pixels));
+            IdxFile.Write(Path.Combine(data, Mnist.StandardNames.TrainLabels), new IdxArray([64], labels), gzip: true);
+        }
+        string run = Temp("run");
+        var (code, output) = CliRunner.Run("train", "--data", data, "--out", run, "--preset", "tiny", "--steps", "3", "--batch-size", "16",
+            "--checkpoint-every", "2", "--sample-every", "3", "--warmup", "1");
+        Assert.True(code == 0, output);
+        Assert.Contains("parameters", output);
+        foreach (var f in new[] { "run.json", "log.csv", "loss.png", "model/config.json", "model/diffusion_pytorch_model.safetensors",
+                     "model/scheduler_config.json", "model/diffusionsharp.json", "samples/step-00000003.png", "checkpoints/latest" })
+            Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing; output:\n{output}");
+        Assert.Equal(4, File.ReadAllLines(Path.Combine(run, "log.csv")).Length);
+
+        var (sampleCode, sampleOutput) = CliRunner.Run("sample", "--model", Path.Combine(run, "model"), "--count", "10", "--steps", "2", "--out", Temp("s"));
+        Assert.True(sampleCode == 0, sampleOutput);
+        Assert.True(File.Exists(Path.Combine(Temp("s"), "grid.png")));
+        Assert.Contains("dpm++", sampleOutput);
+
+        // Resume continues from the latest checkpoint to a longer run.
+        var (resumeCode, resumeOutput) = CliRunner.Run("train", "--data", data, "--out", run, "--resume", "--steps", "4", "--batch-size", "16");
+        Assert.True(resumeCode == 0, resumeOutput);
+        Assert.Equal(5, File.ReadAllLines(Path.Combine(run, "log.csv")).Length);
+    }
+}
