@@ -42,8 +42,8 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         public long Seed { get; init; } = 1_000_000;
 
         [CommandOption("--batch-size <N>")]
-        [DefaultValue(250)]
-        public int BatchSize { get; init; } = 250;
+        [DefaultValue(100)]
+        public int BatchSize { get; init; } = 100;
 
         [CommandOption("--report <FILE>")]
         [Description("Also write the figures as JSON.")]
