@@ -1,23 +1,12 @@
 namespace DiffusionSharp.Cli.Commands;
 
-/// <summary>Turns the library's data errors into the CLI's one-line error and exit code 1 (no stack trace).</summary>
+/// <summary>The CLI's one-line error and exit code 1 (no stack trace); every command's exceptions reach it through
+/// <see cref="CliApp"/>'s exception handler.</summary>
 internal static class CliErrors
 {
     public const int BadInput = 1;
 
-    /// <summary>Runs <paramref name="body"/>; an <see cref="InvalidDataException"/> is printed as one line on stderr.</summary>
-    public static int Run(Func<int> body)
-    {
-        try
-        {
-            return body();
-        }
-        catch (InvalidDataException e)
-        {
-            return Report(e.Message);
-        }
-    }
-
+    /// <summary>Prints <paramref name="message"/> as one line on stderr; returns the exit code for bad input.</summary>
     public static int Report(string message)
     {
         Console.Error.WriteLine("error: " + message.ReplaceLineEndings(" "));

@@ -39,35 +39,32 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.EnsureLoaded();
-        return CliErrors.Run(() =>
+        using var source = DiffusionPipeline.Load(settings.Model);
+        var model = source.Model;
+        model.SavePretrained(settings.Out);
+        foreach (var sidecar in new[] { SchedulerConfigFileName, PipelineMetadata.FileName })
         {
-            using var source = DiffusionPipeline.Load(settings.Model);
-            var model = source.Model;
-            model.SavePretrained(settings.Out);
-            foreach (var sidecar in new[] { SchedulerConfigFileName, Sampling.PipelineMetadata.FileName })
-            {
-                string from = Path.Combine(settings.Model, sidecar);
-                if (File.Exists(from))
-                    AtomicFile.WriteAllText(Path.Combine(settings.Out, sidecar), File.ReadAllText(from));
-            }
+            string from = Path.Combine(settings.Model, sidecar);
+            if (File.Exists(from))
+                AtomicFile.WriteAllText(Path.Combine(settings.Out, sidecar), File.ReadAllText(from));
+        }
 
-            // The DDPMPipeline layout: model_index.json naming the components, each in its own sub-folder.
-            model.SavePretrained(Path.Combine(settings.Out, "unet"));
-            var scheduler = SchedulerFactory.ToDiffusersConfig(SamplerKind.Ddpm, source.Schedule, source.Prediction);
-            var indented = new JsonSerializerOptions { WriteIndented = true };
-            AtomicFile.WriteAllText(Path.Combine(settings.Out, "scheduler", SchedulerConfigFileName), scheduler.ToJsonString(indented));
-            var index = new JsonObject
-            {
-                ["_class_name"] = "DDPMPipeline",
-                ["_diffusers_version"] = "0.38.0",
-                ["scheduler"] = new JsonArray("diffusers", "DDPMScheduler"),
-                ["unet"] = new JsonArray("diffusers", "UNet2DModel"),
-            };
-            AtomicFile.WriteAllText(Path.Combine(settings.Out, "model_index.json"), index.ToJsonString(indented));
-            AnsiConsole.Console.WriteLine($"wrote {Path.Combine(settings.Out, DiffusersUNet2DConfig.FileName)}, "
-                + $"{Path.Combine(settings.Out, DiffusersUNet2DCheckpoint.WeightsFileName)} ({model.ParameterCount} parameters), "
-                + $"and the DDPMPipeline layout (model_index.json, unet/, scheduler/)");
-            return 0;
-        });
+        // The DDPMPipeline layout: model_index.json naming the components, each in its own sub-folder.
+        model.SavePretrained(Path.Combine(settings.Out, "unet"));
+        var scheduler = SchedulerFactory.ToDiffusersConfig(SamplerKind.Ddpm, source.Schedule, source.Prediction);
+        var indented = new JsonSerializerOptions { WriteIndented = true };
+        AtomicFile.WriteAllText(Path.Combine(settings.Out, "scheduler", SchedulerConfigFileName), scheduler.ToJsonString(indented));
+        var index = new JsonObject
+        {
+            ["_class_name"] = "DDPMPipeline",
+            ["_diffusers_version"] = "0.38.0",
+            ["scheduler"] = new JsonArray("diffusers", "DDPMScheduler"),
+            ["unet"] = new JsonArray("diffusers", "UNet2DModel"),
+        };
+        AtomicFile.WriteAllText(Path.Combine(settings.Out, "model_index.json"), index.ToJsonString(indented));
+        AnsiConsole.Console.WriteLine($"wrote {Path.Combine(settings.Out, DiffusersUNet2DConfig.FileName)}, "
+            + $"{Path.Combine(settings.Out, DiffusersUNet2DCheckpoint.WeightsFileName)} ({model.ParameterCount} parameters), "
+            + $"and the DDPMPipeline layout (model_index.json, unet/, scheduler/)");
+        return 0;
     }
 }

@@ -22,8 +22,6 @@ internal sealed class InspectCommand : Command<InspectCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.EnsureLoaded();
-        return CliErrors.Run(() =>
-    {
         var console = AnsiConsole.Console;
         string configPath = Path.Combine(settings.Directory, DiffusersUNet2DConfig.FileName);
         var config = DiffusersUNet2DConfig.Read(configPath);
@@ -54,6 +52,5 @@ internal sealed class InspectCommand : Command<InspectCommand.Settings>
         }
         console.Write(tensorTable);
         return 0;
-    });
     }
 }

@@ -43,8 +43,6 @@ internal sealed class VerifyCommand : Command<VerifyCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.EnsureLoaded();
-        return CliErrors.Run(() =>
-    {
         using var model = UNet2DModel.FromPretrained(settings.Model);
         using var scope = NewDisposeScope();
         var io = SafeTensors.Load(settings.Io);
@@ -70,6 +68,5 @@ internal sealed class VerifyCommand : Command<VerifyCommand.Settings>
         AnsiConsole.Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"max |output - expected| = {diff:E3} (tolerance {settings.Tolerance:E1}): {(ok ? "OK" : "FAILED")}"));
         return ok ? 0 : AboveTolerance;
-    });
     }
 }
