@@ -32,13 +32,20 @@ internal static class Ops
         return y.to(x.dtype).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Batched matrix product a·b ([N, n, k] × [N, k, m]).</summary>
-    public static Tensor Bmm(LayerContext ctx, Tensor a, Tensor b)
+    /// <summary>
+    /// softmax(q·kᵀ/√d)·v for q, k, v of shape [B, heads, n, d], through libtorch's fused
+    /// <c>scaled_dot_product_attention</c> (on the CPU a FlashAttention-style kernel, Dao et al. 2022: it tiles the
+    /// n×n scores and keeps only a log-sum-exp per row for the backward pass, so the [B·heads, n, n] score and
+    /// probability tensors are never materialised). The softmax accumulates in float32 at either precision, which is
+    /// diffusers' <c>upcast_softmax</c>.
+    /// </summary>
+    public static Tensor Attention(LayerContext ctx, Tensor q, Tensor k, Tensor v)
     {
         if (ctx.Precision == ComputePrecision.Full)
-            return bmm(a, b);
+            return F.scaled_dot_product_attention(q, k, v);
         using var scope = NewDisposeScope();
-        return bmm(a.to(ScalarType.BFloat16), b.to(ScalarType.BFloat16)).to(a.dtype).MoveToOuterDisposeScope();
+        var o = F.scaled_dot_product_attention(q.to(ScalarType.BFloat16), k.to(ScalarType.BFloat16), v.to(ScalarType.BFloat16));
+        return o.to(q.dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>GroupNorm in the input's dtype (never reduced precision: its statistics need the full mantissa).</summary>

@@ -10,7 +10,8 @@ namespace DiffusionSharp.Models.Layers;
 /// Multi-head self-attention over the H·W positions of a feature map, with a residual connection (DDPM's attention
 /// block, Ho et al. 2020, App. B; scaled dot-product attention of Vaswani et al. 2017, eq. 1):
 /// with h = norm(x) flattened to [B, HW, C], Q = h·W_qᵀ, K = h·W_kᵀ, V = h·W_vᵀ split into heads of dim d,
-/// out = (softmax(Q·Kᵀ/√d)·V · W_oᵀ + x) / rescale_output_factor. The softmax runs in float32 (diffusers' upcast_softmax).
+/// out = (softmax(Q·Kᵀ/√d)·V · W_oᵀ + x) / rescale_output_factor, through the fused kernel of
+/// <see cref="Ops.Attention"/>. The softmax runs in float32 (diffusers' upcast_softmax).
 /// Parameters as diffusers' <c>Attention</c> names them: group_norm, to_q, to_k, to_v, to_out.0.
 /// </summary>
 internal sealed class SpatialSelfAttention : nn.Module<Tensor, Tensor>
@@ -64,13 +65,11 @@ internal sealed class SpatialSelfAttention : nn.Module<Tensor, Tensor>
         long b = x.shape[0], c = x.shape[1], hgt = x.shape[2], wid = x.shape[3], n = hgt * wid;
         var h = _groupNorm is null ? x : Ops.GroupNorm(_groupNorm, _groups!.Value, _eps, x);
         h = h.reshape(b, c, n).transpose(1, 2);                                   // [B, HW, C]
-        var q = SplitHeads(Ops.Linear(_ctx, _toQ, h), b, n);                       // [B·heads, HW, d]
+        var q = SplitHeads(Ops.Linear(_ctx, _toQ, h), b, n);                       // [B, heads, HW, d]
         var k = SplitHeads(Ops.Linear(_ctx, _toK, h), b, n);
         var v = SplitHeads(Ops.Linear(_ctx, _toV, h), b, n);
-        var scores = Ops.Bmm(_ctx, q, k.transpose(1, 2)) * (1.0 / Math.Sqrt(_headDim));
-        var probs = F.softmax(scores.to(ScalarType.Float32), -1).to(x.dtype);
-        var o = Ops.Bmm(_ctx, probs, v);                                           // [B·heads, HW, d]
-        o = o.reshape(b, _heads, n, _headDim).permute(0, 2, 1, 3).reshape(b, n, _heads * _headDim);
+        var o = Ops.Attention(_ctx, q, k, v);                                      // [B, heads, HW, d]
+        o = o.transpose(1, 2).reshape(b, n, _heads * _headDim);
         o = _toOut[1].call(Ops.Linear(_ctx, (Linear)_toOut[0], o));              // [B, HW, C]
         var output = o.transpose(1, 2).reshape(b, c, hgt, wid) + x;
         if (_rescaleOutputFactor != 1)
@@ -79,6 +78,5 @@ internal sealed class SpatialSelfAttention : nn.Module<Tensor, Tensor>
         return output.MoveToOuterDisposeScope();
     }
 
-    private Tensor SplitHeads(Tensor t, long b, long n) =>
-        t.reshape(b, n, _heads, _headDim).permute(0, 2, 1, 3).reshape(b * _heads, n, _headDim);
+    private Tensor SplitHeads(Tensor t, long b, long n) => t.view(b, n, _heads, _headDim).transpose(1, 2);
 }
