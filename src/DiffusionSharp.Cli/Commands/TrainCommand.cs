@@ -55,6 +55,11 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [DefaultValue(1)]
         public int GradAccum { get; init; } = 1;
 
+        [CommandOption("--chunk-size <N>")]
+        [Description("Most images per forward/backward pass (0: automatic, largest activation ≤ 24 MiB). Speed and memory only; the gradient is the batch's.")]
+        [DefaultValue(0)]
+        public int ChunkSize { get; init; }
+
         [CommandOption("--lr <RATE>")]
         [DefaultValue(1e-3)]
         public double LearningRate { get; init; } = 1e-3;
@@ -146,6 +151,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             Steps = settings.Steps,
             BatchSize = settings.BatchSize,
             GradientAccumulation = settings.GradAccum,
+            ChunkSize = settings.ChunkSize,
             LearningRate = settings.LearningRate,
             WarmupSteps = settings.Warmup,
             WeightDecay = settings.WeightDecay,
@@ -229,7 +235,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         table.AddRow("data", $"{Markup.Escape(settings.Data)}: {data.Count} images {data.Channels}×{data.Height}×{data.Width}, {data.ClassNames.Count} classes");
         table.AddRow("model", $"{Markup.Escape(settings.Preset)}: {trainer.Model.ParameterCount:N0} parameters, widths [[{string.Join(", ", trainer.Model.Config.BlockOutChannels)}]]");
         table.AddRow("objective", $"{trainer.Options.Prediction}, {trainer.Options.Schedule.BetaSchedule} schedule, {trainer.Options.Weighting} weighting");
-        table.AddRow("optimizer", string.Create(CultureInfo.InvariantCulture, $"AdamW lr {trainer.Options.LearningRate:G3}, batch {trainer.Options.BatchSize}×{trainer.Options.GradientAccumulation} accum, {trainer.Options.Precision}"));
+        table.AddRow("optimizer", string.Create(CultureInfo.InvariantCulture, $"AdamW lr {trainer.Options.LearningRate:G3}, batch {trainer.Options.BatchSize}×{trainer.Options.GradientAccumulation} accum, {trainer.Options.Precision}, chunks of {trainer.ChunkSize}"));
         table.AddRow("run", $"{Markup.Escape(trainer.RunDirectory)} (step {trainer.Step} of {trainer.Options.Steps})");
         AnsiConsole.Write(table);
     }

@@ -196,8 +196,86 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
         return h.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Most samples per forward pass when gradients are off (sampling, evaluation): 0 (the default) chooses
+    /// <see cref="AutoChunkSize"/>; a positive value caps the chunk at that; <see cref="int.MaxValue"/> never splits.
+    /// <see cref="Predict"/> runs larger batches as consecutive chunks and concatenates the outputs — each sample's
+    /// output is its own either way (see <see cref="BatchChunking"/> for why this is faster on the CPU).
+    /// </summary>
+    public int ChunkSize
+    {
+        get => _chunkSize;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            _chunkSize = value;
+        }
+    }
+
+    private int _chunkSize;
+
+    /// <summary>
+    /// Elements of the largest activation one sample of <paramref name="height"/>×<paramref name="width"/> produces:
+    /// the widest tensor of any level, which is the concatenation of hidden state and skip connection that an up
+    /// block's residual block takes (e.g. 192 channels at full resolution in the <c>small</c> preset).
+    /// </summary>
+    public long LargestActivationPerSample(long height, long width)
+    {
+        var ch = Config.BlockOutChannels;
+        int levels = ch.Length;
+        long largest = 0;
+        for (int level = 0; level < levels; level++)
+            largest = Math.Max(largest, ch[level] * (height >> level) * (width >> level));
+        long output = ch[^1];
+        for (int i = 0; i < levels; i++)
+        {
+            int level = levels - 1 - i;                        // up block i runs at the resolution of that level
+            long prev = output;
+            output = ch[level];
+            long input = ch[Math.Max(level - 1, 0)];
+            long pixels = (height >> level) * (width >> level);
+            for (int j = 0; j <= Config.LayersPerBlock; j++)
+            {
+                long resnetIn = j == 0 ? prev : output;
+                long skip = j == Config.LayersPerBlock ? input : output;
+                largest = Math.Max(largest, (resnetIn + skip) * pixels);
+            }
+        }
+        return largest;
+    }
+
+    /// <summary>
+    /// The chunk size <see cref="BatchChunking.ChunkSize"/> picks for <paramref name="batch"/> samples of this size:
+    /// the fewest near-equal chunks whose largest float32 activation stays within
+    /// <see cref="BatchChunking.DefaultBudgetBytes"/>. The trainer uses it for its forward/backward chunks, and
+    /// <see cref="Predict"/> for inference when <see cref="ChunkSize"/> is 0.
+    /// </summary>
+    public int AutoChunkSize(long batch, long height, long width) =>
+        BatchChunking.ChunkSize(batch, LargestActivationPerSample(height, width));
+
     /// <inheritdoc/>
-    public Tensor Predict(Tensor sample, Tensor timesteps, Tensor? classLabels) => call(sample, timesteps, classLabels);
+    /// <remarks>With gradients off, a batch larger than the chunk size (<see cref="ChunkSize"/>) runs as chunks.</remarks>
+    public Tensor Predict(Tensor sample, Tensor timesteps, Tensor? classLabels)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        ArgumentNullException.ThrowIfNull(timesteps);
+        if (is_grad_enabled() || sample.dim() != 4)
+            return call(sample, timesteps, classLabels);
+        long batch = sample.shape[0];
+        int chunk = _chunkSize > 0 ? _chunkSize : AutoChunkSize(batch, sample.shape[2], sample.shape[3]);
+        if (chunk >= batch)
+            return call(sample, timesteps, classLabels);
+        bool perSampleTimesteps = timesteps.dim() > 0 && timesteps.shape[0] == batch && batch > 1;
+        var outputs = new List<Tensor>();
+        using var scope = NewDisposeScope();
+        foreach (var (start, length) in BatchChunking.Ranges(batch, chunk))
+        {
+            outputs.Add(call(sample.narrow(0, start, length),
+                perSampleTimesteps ? timesteps.narrow(0, start, length) : timesteps,
+                classLabels?.narrow(0, start, length)));
+        }
+        return cat(outputs, 0).MoveToOuterDisposeScope();
+    }
 
     /// <summary>Loads a diffusers folder (<c>config.json</c> + <c>diffusion_pytorch_model.safetensors</c>).</summary>
     /// <exception cref="InvalidDataException">A file is missing or malformed, or a tensor does not fit; the message names file and tensor/key.</exception>

@@ -50,6 +50,43 @@ public sealed class DiffusionLoss : IDisposable
     /// </summary>
     public Tensor Compute(IDiffusionNetwork network, Tensor x0, Tensor? labels, Generator generator, double labelDropout = 0.0, long nullClass = -1)
     {
+        var draw = Draw(x0, labels, generator, labelDropout, nullClass);
+        return WeightedErrors(network, x0, draw).mean();
+    }
+
+    /// <summary>
+    /// Back-propagates <paramref name="scale"/> × the batch loss of <see cref="Compute"/> in chunks of at most
+    /// <paramref name="chunkSize"/> samples, and returns the loss value (unscaled). The random draws are made for the
+    /// whole batch first, in <see cref="Compute"/>'s order, so the generator ends in the same state and the loss is the
+    /// same; each chunk then runs forward and backward on its own share (its weighted errors summed and divided by the
+    /// batch size), so only one chunk's activations are alive at a time and the accumulated gradient is the batch's up
+    /// to float summation order. <see cref="Models.BatchChunking"/> explains why this is faster on the CPU.
+    /// </summary>
+    /// <returns>The batch loss; NaN or infinite when any chunk's is (the gradients are then not meaningful).</returns>
+    public double Backward(IDiffusionNetwork network, Tensor x0, Tensor? labels, Generator generator, double labelDropout, long nullClass,
+        int chunkSize, double scale = 1.0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        using var scope = torch.NewDisposeScope();
+        long batch = x0.shape[0];
+        var draw = Draw(x0, labels, generator, labelDropout, nullClass);
+        double sum = 0;
+        foreach (var (start, length) in Models.BatchChunking.Ranges(batch, chunkSize))
+        {
+            using var chunkScope = torch.NewDisposeScope();
+            var part = new Draws(draw.Timesteps.narrow(0, start, length), draw.Noise.narrow(0, start, length),
+                draw.Labels?.narrow(0, start, length), draw.AlphaBar.narrow(0, start, length));
+            var chunkSum = WeightedErrors(network, x0.narrow(0, start, length), part).sum();
+            sum += chunkSum.item<float>();
+            (chunkSum * (scale / batch)).backward();
+        }
+        return sum / batch;
+    }
+
+    private readonly record struct Draws(Tensor Timesteps, Tensor Noise, Tensor? Labels, Tensor AlphaBar);
+
+    private Draws Draw(Tensor x0, Tensor? labels, Generator generator, double labelDropout, long nullClass)
+    {
         long batch = x0.shape[0];
         var t = torch.randint(0, NumTrainTimesteps, [batch], dtype: ScalarType.Int64, generator: generator);
         var noise = torch.randn(x0.shape, dtype: x0.dtype, generator: generator);
@@ -58,9 +95,16 @@ public sealed class DiffusionLoss : IDisposable
             var drop = torch.rand([batch], generator: generator).lt(labelDropout);
             labels = torch.where(drop, torch.full_like(labels, nullClass), labels);
         }
-        var abar = _alphasCumprod.index_select(0, t); // float64 [B]
+        return new Draws(t, noise, labels, _alphasCumprod.index_select(0, t)); // ᾱ in float64 [B]
+    }
+
+    /// <summary>Per-sample weighted MSE [B] of the network's output against the target, for drawn t and ε.</summary>
+    private Tensor WeightedErrors(IDiffusionNetwork network, Tensor x0, Draws draw)
+    {
+        var abar = draw.AlphaBar;
         var sqrtA = abar.sqrt().to(x0.dtype).view(-1, 1, 1, 1);
         var sqrtOneMinusA = (1.0 - abar).sqrt().to(x0.dtype).view(-1, 1, 1, 1);
+        var noise = draw.Noise;
         var xt = sqrtA * x0 + sqrtOneMinusA * noise;
         var target = Prediction switch
         {
@@ -69,10 +113,9 @@ public sealed class DiffusionLoss : IDisposable
             PredictionType.VPrediction => sqrtA * noise - sqrtOneMinusA * x0,
             _ => throw new ArgumentOutOfRangeException(nameof(Prediction)),
         };
-        var output = network.Predict(xt, t, labels);
+        var output = network.Predict(xt, draw.Timesteps, draw.Labels);
         var perSample = (output.to(ScalarType.Float32) - target.to(ScalarType.Float32)).square().mean([1, 2, 3]);
-        var weights = TargetWeights(abar).to(ScalarType.Float32);
-        return (perSample * weights).mean();
+        return perSample * TargetWeights(abar).to(ScalarType.Float32);
     }
 
     /// <summary>Per-sample weights on the target's MSE for the given ᾱ_t (float64 in, float64 out).</summary>

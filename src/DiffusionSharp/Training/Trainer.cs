@@ -58,7 +58,9 @@ public sealed class Trainer : IDisposable
         Options = options;
         Model = model;
         EmaModel = ema;
-        _loader = new Data.DataLoader(data, new DataLoaderOptions(options.BatchSize / options.GradientAccumulation, options.Seed, RandomHorizontalFlip: options.RandomFlip));
+        int microBatch = options.BatchSize / options.GradientAccumulation;
+        _loader = new Data.DataLoader(data, new DataLoaderOptions(microBatch, options.Seed, RandomHorizontalFlip: options.RandomFlip));
+        ChunkSize = options.ChunkSize > 0 ? Math.Min(options.ChunkSize, microBatch) : model.AutoChunkSize(microBatch, data.Height, data.Width);
         _loss = new DiffusionLoss(new NoiseSchedule(options.Schedule), options.Prediction, options.Weighting, options.SnrGamma);
         _optimizer = torch.optim.AdamW(model.parameters(), options.LearningRate, options.AdamBeta1, options.AdamBeta2, options.AdamEpsilon, options.WeightDecay);
         _ema = new ExponentialMovingAverage(ema, model, options.EmaMaxDecay, power: options.EmaPower);
@@ -73,6 +75,12 @@ public sealed class Trainer : IDisposable
 
     /// <summary>The run's options.</summary>
     public TrainingOptions Options { get; }
+
+    /// <summary>
+    /// Images per forward/backward pass: <see cref="TrainingOptions.ChunkSize"/>, or the U-Net's automatic choice for
+    /// this data when that is 0.
+    /// </summary>
+    public int ChunkSize { get; }
 
     /// <summary>The network being trained.</summary>
     public UNet2DModel Model { get; }
@@ -195,12 +203,10 @@ public sealed class Trainer : IDisposable
             _batches.MoveNext();
             using var batch = _batches.Current;
             var (x0, labels) = (batch.Images, batch.Labels);
-            var loss = _loss.Compute(Model, x0, Options.ClassConditional ? labels : null, _generator,
-                Options.ClassConditional ? Options.LabelDropout : 0.0, NullClass);
-            double value = loss.item<float>();
+            double value = _loss.Backward(Model, x0, Options.ClassConditional ? labels : null, _generator,
+                Options.ClassConditional ? Options.LabelDropout : 0.0, NullClass, ChunkSize, 1.0 / Options.GradientAccumulation);
             if (!double.IsFinite(value))
-                throw new TrainingDivergedException(Step + 1, value);
-            (loss / Options.GradientAccumulation).backward();
+                throw new TrainingDivergedException(Step + 1, value);   // before the optimizer step: the weights stay as they were
             lossSum += value;
         }
         double norm = Options.GradientClip > 0

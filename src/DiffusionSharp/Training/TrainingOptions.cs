@@ -27,6 +27,13 @@ public sealed record TrainingOptions
     /// <summary>Micro-batches whose gradients are summed before each optimizer step.</summary>
     public int GradientAccumulation { get; init; } = 1;
 
+    /// <summary>
+    /// Most images per forward/backward pass within a micro-batch: 0 (the default) picks the U-Net's
+    /// <see cref="Models.UNet2DModel.AutoChunkSize"/> (largest activation ≤ 24 MiB); a positive value caps chunks at
+    /// that. Chunking changes speed and memory, not the gradient (see <see cref="DiffusionLoss.Backward"/>).
+    /// </summary>
+    public int ChunkSize { get; init; }
+
     /// <summary>Peak AdamW learning rate.</summary>
     public double LearningRate { get; init; } = 1e-3;
 
@@ -102,6 +109,8 @@ public sealed record TrainingOptions
         Positive(GradientAccumulation, nameof(GradientAccumulation));
         if (BatchSize % GradientAccumulation != 0)
             throw new ArgumentException($"{nameof(BatchSize)} ({BatchSize}) must be a multiple of {nameof(GradientAccumulation)} ({GradientAccumulation})");
+        if (ChunkSize < 0)
+            throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, "must be ≥ 0 (0: automatic)");
         if (!(LearningRate > 0))
             throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "must be > 0");
         if (WarmupSteps < 0)
