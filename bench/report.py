@@ -25,8 +25,27 @@ def median(values):
     return s[m] if len(s) % 2 else 0.5 * (s[m - 1] + s[m])
 
 
+def chunking(r):
+    """'auto' (DiffusionSharp's automatic chunk size), 'whole' (one pass over the batch) or the chunk size."""
+    if r.get("chunk_auto"):
+        return "auto"
+    chunk = r.get("chunk") or 0
+    whole = r["batch"] if r["mode"] == "train" else r["count"] * (1 if r.get("guidance", 1.0) == 1.0 else 2)
+    return "whole" if chunk <= 0 or chunk >= whole else str(chunk)
+
+
 def key(r):
-    return (r["impl"], r["mode"], r.get("sampler", ""), r.get("precision", ""), r.get("malloc", "-"))
+    if r["mode"] not in ("train", "sample"):
+        return (r["impl"], r["mode"], "", "", "-", "")
+    return (r["impl"], r["mode"], r.get("sampler", ""), r.get("precision", ""), r.get("malloc", "-"), chunking(r))
+
+
+# The default configuration of each implementation: what a user gets without flags.
+DEFAULT = {"ours": ("fp32", "tuned", "auto"), "torch": ("fp32", "-", "whole")}
+
+
+def default_key(impl, mode, sampler=""):
+    return (impl, mode, sampler) + DEFAULT[impl]
 
 
 def fmt_s(v, approx=False):
@@ -46,7 +65,7 @@ def main(path):
     targets = meta.get("sample_targets", {"dpm++": 20, "ddim": 50})
     groups = {}
     for r in lines:
-        if r.get("mode") in ("train", "sample", "matmul"):
+        if r.get("mode") in ("train", "sample", "matmul") and not r.get("memory_trace"):   # soak runs are reported apart
             groups.setdefault(key(r), []).append(r)
 
     def figure(k):
@@ -59,7 +78,7 @@ def main(path):
             out["median"] = median(times)
             out["count"] = len(times)
             out["gflops"] = rs[0]["step_flops"] / out["median"] / 1e9
-            out["split"] = {p: median([r["split_median"][p] for r in rs]) for p in ("forward", "backward", "optimizer", "ema")}
+            out["split"] = {p: median([r["split_median"][p] for r in rs]) for p in ("forward_backward", "optimizer", "ema")}
             out["nonfinite"] = [r.get("nonfinite_loss_step") for r in rs if r.get("nonfinite_loss_step")]
         elif k[1] == "sample":
             target = targets.get(k[2], rs[0]["steps"])
@@ -75,8 +94,8 @@ def main(path):
             out["blas"] = rs[0].get("blas")
         return out
 
-    ours_mm = figure(("ours", "matmul", "", "", "-")) or {}
-    torch_mm = figure(("torch", "matmul", "", "", "-")) or {}
+    ours_mm = figure(("ours", "matmul", "", "", "-", "")) or {}
+    torch_mm = figure(("torch", "matmul", "", "", "-", "")) or {}
     peak = {p: max(ours_mm.get(p, 0), torch_mm.get(p, 0)) for p in ("fp32", "bf16")}
 
     def pct(gf, precision):
@@ -93,21 +112,21 @@ def main(path):
     print("|---|---|---|---|---|---|---|---|")
     ratios = {}
     rss_ratio = None
-    train_o = figure(("ours", "train", "", "fp32", "tuned"))
-    train_t = figure(("torch", "train", "", "fp32", "-"))
+    train_o = figure(default_key("ours", "train"))
+    train_t = figure(default_key("torch", "train"))
     if train_o and train_t:
-        batch = groups[("ours", "train", "", "fp32", "tuned")][0]["batch"]
+        batch = groups[default_key("ours", "train")][0]["batch"]
         ratios["train"] = train_o["median"] / train_t["median"]
         rss_ratio = train_o["rss"] / train_t["rss"]
         print(f"| training step, batch {batch}, fp32 (median of {train_o['count']} / {train_t['count']} steps) | {fmt_s(train_o['median'])} | "
               f"{fmt_s(train_t['median'])} | {ratios['train']:.2f} | {train_o['rss']:.0f} MiB | {train_t['rss']:.0f} MiB | "
               f"{pct(train_o['gflops'], 'fp32')} | {pct(train_t['gflops'], 'fp32')} |")
     for sampler, label in (("dpm++", "DPM-Solver++(2M)"), ("ddim", "DDIM")):
-        so = figure(("ours", "sample", sampler, "fp32", "tuned"))
-        st = figure(("torch", "sample", sampler, "fp32", "-"))
+        so = figure(default_key("ours", "sample", sampler))
+        st = figure(default_key("torch", "sample", sampler))
         if so and st:
             ratios[sampler] = so["median"] / st["median"]
-            count = groups[("ours", "sample", sampler, "fp32", "tuned")][0]["count"]
+            count = groups[default_key("ours", "sample", sampler)][0]["count"]
             print(f"| sample {count} images, {label} {so['target']} steps | {fmt_s(so['median'], so['approx'])} | "
                   f"{fmt_s(st['median'], st['approx'])} | {ratios[sampler]:.2f} | {so['rss']:.0f} MiB | {st['rss']:.0f} MiB | "
                   f"{pct(so['gflops'], 'fp32')} | {pct(st['gflops'], 'fp32')} |")
@@ -121,29 +140,40 @@ def main(path):
         print()
         print("| phase | ours | PyTorch | ratio |")
         print("|---|---|---|---|")
-        for p in ("forward", "backward", "optimizer", "ema"):
+        for p in ("forward_backward", "optimizer", "ema"):
             a, b = train_o["split"][p], train_t["split"][p]
             print(f"| {p} | {a:.3f} | {b:.3f} | {fmt_ratio(a, b)} |")
         for name, f in (("ours", train_o), ("PyTorch", train_t)):
             if f["nonfinite"]:
                 print(f"WARNING: {name}'s training loss became non-finite (at step {f['nonfinite'][0]} of a process)")
 
-    variants = [k for k in groups if k[0] in ("ours", "torch") and k[1] in ("train", "sample")
-                and not (k[3] == "fp32" and k[4] in ("tuned", "-"))]
+    variants = [k for k in groups if k[1] in ("train", "sample") and k[3:] != DEFAULT[k[0]]]
     if variants:
         print()
-        print("What each setting buys (same run, interleaved; ratio < 1 = faster):")
+        print("What each setting buys (same run, interleaved; ratio < 1 = faster). Defaults: ours fp32, tuned malloc,")
+        print("automatic chunks; PyTorch fp32, glibc's malloc, one pass over the batch.")
         print()
-        print("| implementation | figure | setting | median | vs same impl. default | vs PyTorch fp32 | peak RSS |")
+        print("| implementation | figure | setting | median | vs same impl. default | vs PyTorch default | peak RSS |")
         print("|---|---|---|---|---|---|---|")
         for k in sorted(variants):
             f = figure(k)
-            base = figure((k[0], k[1], k[2], "fp32", "tuned" if k[0] == "ours" else "-"))
-            ref = figure(("torch", k[1], k[2], "fp32", "-"))
+            base = figure(default_key(k[0], k[1], k[2]))
+            ref = figure(default_key("torch", k[1], k[2]))
             what = "training step" if k[1] == "train" else f"sample {k[2]}"
-            setting = k[3] + ("" if k[0] == "torch" else f", malloc {k[4]}")
+            setting = f"{k[3]}, malloc {'glibc default' if k[4] in ('-', 'default') else k[4]}, chunks {k[5]}"
             print(f"| {'ours' if k[0] == 'ours' else 'PyTorch'} | {what} | {setting} | {fmt_s(f['median'], f.get('approx', False))} | "
                   f"{fmt_ratio(f['median'], base['median']) if base else '—'} | {fmt_ratio(f['median'], ref['median']) if ref else '—'} | {f['rss']:.0f} MiB |")
+
+    soak = [r for r in lines if r.get("mode") == "train" and r.get("memory_trace")]
+    for r in soak:
+        tr = r["memory_trace"]
+        after = [p for p in tr if p[0] >= max(tr[1][0], 1)] if len(tr) > 1 else tr
+        tensors = [p[1] for p in after]
+        rss = [p[2] for p in after]
+        print()
+        print(f"Memory over {tr[-1][0]} training steps (ours, batch {r['batch']}, chunk {r['chunk']}; sampled every {tr[1][0] - tr[0][0] if len(tr) > 1 else '?'} steps, "
+              f"from step {after[0][0]}): live tensors {min(tensors)}–{max(tensors)} (first {tensors[0]}, last {tensors[-1]}); "
+              f"RSS {min(rss):.0f}–{max(rss):.0f} MiB (first {rss[0]:.0f}, last {rss[-1]:.0f}); peak RSS {r['peak_rss_mib']:.0f} MiB")
 
     print()
     sample_ratio = math.sqrt(ratios["dpm++"] * ratios["ddim"]) if "dpm++" in ratios and "ddim" in ratios else float("nan")

@@ -30,6 +30,11 @@ IMAGE_SIZE = 28
 
 
 # ---------------------------------------------------------------- helpers
+def malloc_setting():
+    """'tuned' when bench/run gave this process DiffusionSharp's glibc malloc settings through MALLOC_* variables."""
+    return "tuned" if os.environ.get("MALLOC_MMAP_THRESHOLD_") else "-"
+
+
 def median(values):
     s = sorted(values)
     if not s:
@@ -174,16 +179,23 @@ def initial_noise(seeds, shape):
     return torch.stack(rows)
 
 
-def sample(model, scheduler, x, steps, labels, guidance=1.0, null_class=None):
+def chunked(model, chunk, x, t, y):
+    """model(x, t, y), run `chunk` samples at a time when chunk > 0 (DiffusionSharp's UNet2DModel.Predict)."""
+    if chunk <= 0 or chunk >= x.shape[0]:
+        return model(x, t, y)
+    return torch.cat([model(x[i:i + chunk], t[i:i + chunk], y[i:i + chunk]) for i in range(0, x.shape[0], chunk)])
+
+
+def sample(model, scheduler, x, steps, labels, guidance=1.0, null_class=None, chunk=0):
     scheduler.set_timesteps(steps)
     b = x.shape[0]
     with torch.inference_mode():
         for i, t in enumerate(scheduler.timesteps):
             tt = torch.full((b,), float(t), dtype=torch.float32)
             if guidance == 1.0:
-                eps = model(x, tt, labels)
+                eps = chunked(model, chunk, x, tt, labels)
             else:
-                out = model(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([labels, torch.full_like(labels, null_class)]))
+                out = chunked(model, chunk, torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([labels, torch.full_like(labels, null_class)]))
                 cond, uncond = out[:b], out[b:]
                 eps = uncond + (cond - uncond) * guidance
             x = scheduler.step(eps, t, x, i)
@@ -214,9 +226,13 @@ def run_train(a):
     pairs = list(zip(ema.parameters(), model.parameters()))
     updates = 0
 
-    def forward():
+    chunk = a.chunk if a.chunk > 0 else a.batch
+
+    def forward_backward():
         opt.zero_grad()
-        # ε-prediction loss with min-SNR-5 weights and label dropout 0.1 (DiffusionSharp's DiffusionLoss).
+        # ε-prediction loss with min-SNR-5 weights and label dropout 0.1 (DiffusionSharp's DiffusionLoss). The draws are
+        # made for the whole batch; with --chunk C < batch, forward and backward then run C samples at a time, each
+        # chunk back-propagating its share of the batch mean (DiffusionSharp's DiffusionLoss.Backward).
         t = torch.randint(0, T, (a.batch,), generator=g)
         noise = torch.randn(x0.shape, generator=g)
         drop = torch.rand(a.batch, generator=g) < 0.1
@@ -224,13 +240,17 @@ def run_train(a):
         abar = ac[t]
         sa = abar.sqrt().float().view(-1, 1, 1, 1)
         s1 = (1 - abar).sqrt().float().view(-1, 1, 1, 1)
-        with autocast(a.precision):
-            out = model(sa * x0 + s1 * noise, t, y)
-        per = (out.float() - noise).square().mean(dim=(1, 2, 3))
         snr = abar / (1 - abar)
-        loss = (per * (snr.clamp(max=5.0) / snr).float()).mean()
-        value = loss.item()
-        return loss, value
+        w = (snr.clamp(max=5.0) / snr).float()
+        total = 0.0
+        for i in range(0, a.batch, chunk):
+            c = slice(i, min(i + chunk, a.batch))
+            with autocast(a.precision):
+                out = model(sa[c] * x0[c] + s1[c] * noise[c], t[c], y[c])
+            part = ((out.float() - noise[c]).square().mean(dim=(1, 2, 3)) * w[c]).sum()
+            total += part.item()
+            (part / a.batch).backward()
+        return total / a.batch
 
     def optimizer():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -246,22 +266,20 @@ def run_train(a):
                 e.copy_(b)
         updates += 1
 
-    totals, fw, bw, op, em = [], [], [], [], []
+    totals, fb, op, em = [], [], [], []
     last = float("nan")
     nonfinite = None   # reported, not fatal (as in DiffusionSharp's bench)
     model.train()
     for s in range(a.warmup + a.steps):
-        tf, (loss, last) = timed(forward)
-        tb, _ = timed(loss.backward)
+        tfb, last = timed(forward_backward)
         to, _ = timed(optimizer)
         te, _ = timed(ema_update)
-        del loss
         if not math.isfinite(last) and nonfinite is None:
             nonfinite = s + 1
         if s < a.warmup:
             continue
-        totals.append(tf + tb + to + te)
-        fw.append(tf); bw.append(tb); op.append(to); em.append(te)
+        totals.append(tfb + to + te)
+        fb.append(tfb); op.append(to); em.append(te)
 
     with torch_unet.FlopCounter(model) as counter, torch.no_grad():
         model(x0[:1], torch.zeros(1, dtype=torch.long), labels[:1])
@@ -269,10 +287,10 @@ def run_train(a):
     med = median(totals)
     emit({
         "impl": "torch", "mode": "train", "batch": a.batch, "precision": a.precision, "threads": torch.get_num_threads(),
-        "warmup": a.warmup, "torch": torch.__version__, "blas": blas_name(),
+        "warmup": a.warmup, "chunk": chunk, "malloc": malloc_setting(), "torch": torch.__version__, "blas": blas_name(),
         "params": sum(p.numel() for p in model.parameters()),
         "times": [round(v, 6) for v in totals], "median": round(med, 6),
-        "split_median": {"forward": round(median(fw), 6), "backward": round(median(bw), 6),
+        "split_median": {"forward_backward": round(median(fb), 6),
                          "optimizer": round(median(op), 6), "ema": round(median(em), 6)},
         "forward_flops": {"conv": counter.conv * a.batch, "linear": counter.linear * a.batch,
                           "attention": counter.attention * a.batch, "total": counter.total * a.batch},
@@ -290,12 +308,12 @@ def run_sample(a):
     seeds = list(range(a.count))
     with autocast(a.precision):
         if a.warmup_steps > 0:
-            sample(model, scheduler, initial_noise(seeds, shape), a.warmup_steps, labels, a.guidance, null_class)
+            sample(model, scheduler, initial_noise(seeds, shape), a.warmup_steps, labels, a.guidance, null_class, a.chunk)
         times = []
         mean = float("nan")
         for _ in range(a.repeats):
             # x_T is drawn inside the timed region, as DiffusionSharp's DiffusionSampler draws it inside Sample().
-            dt, x = timed(lambda: sample(model, scheduler, initial_noise(seeds, shape), a.steps, labels, a.guidance, null_class))
+            dt, x = timed(lambda: sample(model, scheduler, initial_noise(seeds, shape), a.steps, labels, a.guidance, null_class, a.chunk))
             times.append(dt)
             mean = float(x.float().mean())
     with torch_unet.FlopCounter(model) as counter, torch.no_grad():
@@ -304,7 +322,7 @@ def run_sample(a):
     med = median(times)
     emit({
         "impl": "torch", "mode": "sample", "sampler": "dpm++" if a.sampler in ("dpm++", "dpmsolver++") else a.sampler,
-        "steps": a.steps, "count": a.count, "guidance": a.guidance, "precision": a.precision,
+        "steps": a.steps, "count": a.count, "guidance": a.guidance, "precision": a.precision, "chunk": a.chunk, "malloc": malloc_setting(),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas_name(),
         "times": [round(v, 6) for v in times], "median": round(med, 6),
         "gflops": round(counter.total * a.count * calls * a.steps / med / 1e9, 2), "image_mean": round(mean, 5),
@@ -364,6 +382,7 @@ def main(argv):
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--precision", default="fp32")
+    p.add_argument("--chunk", type=int, default=0, help="samples per forward pass (0: the whole batch, plain PyTorch)")
     p.add_argument("--sampler", default="dpm++")
     p.add_argument("--count", type=int, default=64)
     p.add_argument("--repeats", type=int)

@@ -41,6 +41,16 @@ internal static class BenchModel
         return precision;
     }
 
+    /// <summary>
+    /// Reads <c>--chunk N</c>: the most samples per forward pass (0, the default: the U-Net's automatic choice,
+    /// <see cref="UNet2DModel.AutoChunkSize"/>). Returns the chunk size that <paramref name="batch"/> samples will use.
+    /// </summary>
+    public static (int Chunk, bool Auto) Chunk(UNet2DModel model, BenchArgs args, long batch)
+    {
+        int chunk = args.Int("chunk", 0);
+        return chunk > 0 ? ((int)Math.Min(chunk, batch), false) : (model.AutoChunkSize(batch, ImageSize, ImageSize), true);
+    }
+
     /// <summary>Applies <c>--threads N</c> (default: all logical CPUs) to libtorch's intra-op pool and returns it.</summary>
     public static int ApplyThreads(BenchArgs args)
     {

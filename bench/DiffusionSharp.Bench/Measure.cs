@@ -28,14 +28,19 @@ internal static class Measure
     /// The process's peak resident set (VmHWM of /proc/self/status) in MiB: every byte the process ever had resident
     /// at once, managed heap, libtorch's allocations and mapped code alike. NaN off Linux.
     /// </summary>
-    public static double PeakRssMiB()
+    public static double PeakRssMiB() => StatusMiB("VmHWM:");
+
+    /// <summary>The process's resident set now (VmRSS) in MiB; NaN off Linux.</summary>
+    public static double CurrentRssMiB() => StatusMiB("VmRSS:");
+
+    private static double StatusMiB(string field)
     {
         const string status = "/proc/self/status";
         if (!File.Exists(status))
             return double.NaN;
         foreach (var line in File.ReadLines(status))
         {
-            if (!line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            if (!line.StartsWith(field, StringComparison.Ordinal))
                 continue;
             var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
             return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;   // "VmHWM: 123 kB"

@@ -26,6 +26,9 @@ internal static class SampleBenchmark
         int threads = BenchModel.ApplyThreads(args);
         using var model = BenchModel.Open(args);
         string precision = BenchModel.ApplyPrecision(model, args);
+        int callsPerStep = guidance == 1.0 ? 1 : 2;
+        var (chunk, chunkAuto) = BenchModel.Chunk(model, args, (long)count * callsPerStep);
+        model.ChunkSize = chunk;
         args.RejectUnused();
         model.eval();
 
@@ -51,7 +54,6 @@ internal static class SampleBenchmark
                 mean = images!.mean().item<float>();
                 images.Dispose();
             }
-            int callsPerStep = guidance == 1.0 ? 1 : 2;
             var flops = UNetFlops.Forward(model.Config, count * callsPerStep, BenchModel.ImageSize, BenchModel.ImageSize);
             double median = Measure.Median(times);
             Measure.Emit(new JsonObject
@@ -63,6 +65,8 @@ internal static class SampleBenchmark
                 ["count"] = count,
                 ["guidance"] = guidance,
                 ["precision"] = precision,
+                ["chunk"] = chunk,
+                ["chunk_auto"] = chunkAuto,
                 ["threads"] = threads,
                 ["malloc"] = Runtime.NativeAllocator.Configured ? "tuned" : "default",
                 ["times"] = Measure.Array(times),
