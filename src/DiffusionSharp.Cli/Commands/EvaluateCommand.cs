@@ -4,11 +4,12 @@ using System.Text.Json;
 using DiffusionSharp.Data;
 using DiffusionSharp.Evaluation;
 using DiffusionSharp.IO;
+using DiffusionSharp.Models;
 using DiffusionSharp.Runtime;
 using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
-using Spectre.Console;
 using Spectre.Console.Cli;
+using Spectre.Console;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Cli.Commands;
@@ -45,6 +46,11 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         [DefaultValue(100)]
         public int BatchSize { get; init; } = 100;
 
+        [CommandOption("--precision <P>")]
+        [Description("fp32 or bf16 (conv/linear/attention in bfloat16; faster on CPUs with AVX512-BF16/AMX, see BENCHMARKS.md).")]
+        [DefaultValue("fp32")]
+        public string Precision { get; init; } = "fp32";
+
         [CommandOption("--report <FILE>")]
         [Description("Also write the figures as JSON.")]
         public string? Report { get; init; }
@@ -58,6 +64,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         TorchRuntime.EnsureLoaded();
         string modelDir = settings.Model ?? CliPaths.DefaultModel;
         using var pipeline = DiffusionPipeline.Load(modelDir);
+        pipeline.Model.Precision = CliPrecision.Parse(settings.Precision);
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         using var train = Mnist.LoadCached(MnistSplit.Train, settings.Cache, Log);
         using var test = Mnist.LoadCached(MnistSplit.Test, settings.Cache, Log);
@@ -73,7 +80,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         var table = new Table().AddColumns("figure", "value");
         var c = CultureInfo.InvariantCulture;
         table.AddRow("model", Markup.Escape(modelDir));
-        table.AddRow("samples", string.Create(c, $"{settings.Count} with {settings.Sampler} {settings.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {sampleSeconds:F1} s"));
+        table.AddRow("samples", string.Create(c, $"{settings.Count} with {settings.Sampler} {settings.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s"));
         table.AddRow("classifier test accuracy", report.ClassifierTestAccuracy.ToString("P2", c));
         table.AddRow("classifier-FID samples vs test", report.FidSamplesVsTest.ToString("F3", c));
         table.AddRow("classifier-FID floor train vs test", report.FidFloorTrainVsTest.ToString("F3", c));

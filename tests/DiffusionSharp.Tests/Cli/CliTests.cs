@@ -51,6 +51,38 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void SampleInBf16MatchesFp32ToBf16Rounding()
+    {
+        string model = Path.Combine(TestPaths.UNet2D, "cifar10_like_small");
+        string[] common = ["sample", "--model", model, "--count", "2", "--sampler", "ddim", "--steps", "2", "--seed", "5"];
+        var (code32, out32) = CliRunner.Run([.. common, "--out", Temp("fp32")]);
+        var (code16, out16) = CliRunner.Run([.. common, "--out", Temp("bf16"), "--precision", "bf16"]);
+        Assert.True(code32 == 0 && code16 == 0, out32 + out16);
+        Assert.Contains("bf16", out16);
+        byte[] a = File.ReadAllBytes(Path.Combine(Temp("fp32"), "00000.png"));
+        byte[] b = File.ReadAllBytes(Path.Combine(Temp("bf16"), "00000.png"));
+        Assert.NotEqual(a, b);   // bf16 products really ran (8-bit mantissas change some pixel)…
+        using var ia = SkiaSharp.SKBitmap.Decode(a);
+        using var ib = SkiaSharp.SKBitmap.Decode(b);
+        int worst = 0;
+        for (int y = 0; y < ia.Height; y++)
+            for (int x = 0; x < ia.Width; x++)
+                worst = Math.Max(worst, Math.Abs(ia.GetPixel(x, y).Red - ib.GetPixel(x, y).Red));
+        Assert.True(worst <= 16, $"bf16 image differs from fp32 by up to {worst}/255");   // …but only by rounding
+    }
+
+    [Fact]
+    public void UnknownPrecisionIsOneLineNamingTheChoices()
+    {
+        string model = Path.Combine(TestPaths.UNet2D, "tiny");
+        var (code, output) = CliRunner.Run("sample", "--model", model, "--precision", "fp16", "--out", Temp("o"));
+        Assert.Equal(1, code);
+        var line = SingleLine(output);
+        Assert.Contains("fp16", line);
+        Assert.Contains("bf16", line);
+    }
+
+    [Fact]
     public void GuidanceOnAModelWithoutNullClassIsRejected()
     {
         string model = Path.Combine(TestPaths.UNet2D, "tiny_class_cond");
