@@ -170,12 +170,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             ClassConditional = !settings.Unconditional,
             LabelDropout = settings.LabelDropout,
             RandomFlip = settings.Flip,
-            Precision = settings.Precision.ToLowerInvariant() switch
-            {
-                "fp32" => TrainingPrecision.Fp32,
-                "bf16" => TrainingPrecision.Bf16,
-                _ => throw new ArgumentException($"--precision '{settings.Precision}' is unknown; allowed: fp32, bf16"),
-            },
+            Precision = CliPrecision.Parse(settings.Precision) == ComputePrecision.BFloat16 ? TrainingPrecision.Bf16 : TrainingPrecision.Fp32,
             Seed = settings.Seed,
             CheckpointEvery = settings.CheckpointEvery,
             SampleEvery = settings.SampleEvery,
@@ -204,18 +199,17 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 : Trainer.Create(settings.Out, options, ModelPresets.Create(settings.Preset, data.Height, data.Channels, numClasses), data);
             Report(settings, trainer, data);
             string samplesDir = Path.Combine(settings.Out, "samples");
-            trainer.SampleRequested += (step, ema) => SampleGrid(ema, trainer, numClasses, Path.Combine(samplesDir, $"step-{step:D8}.png"));
+            var metadata = new PipelineMetadata(
+                numClasses > 0 ? data.ClassNames : null,
+                numClasses > 0 && trainer.Options.LabelDropout > 0 ? trainer.NullClass : null,
+                numClasses > 0 && trainer.Options.LabelDropout > 0 ? settings.Guidance : 1.0,
+                20,
+                "diffuse " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
+            trainer.SampleRequested += (step, ema) => SampleGrid(ema, trainer, metadata, Path.Combine(samplesDir, $"step-{step:D8}.png"));
             RunWithProgress(trainer, cts.Token);
             string modelDir = Path.Combine(settings.Out, "model");
             trainer.EmaModel.SavePretrained(modelDir);
-            DiffusionPipeline.WriteSidecars(modelDir,
-                new PipelineMetadata(
-                    numClasses > 0 ? data.ClassNames : null,
-                    numClasses > 0 && trainer.Options.LabelDropout > 0 ? trainer.NullClass : null,
-                    numClasses > 0 && trainer.Options.LabelDropout > 0 ? settings.Guidance : 1.0,
-                    20,
-                    "diffuse " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1))),
-                SamplerKind.DpmSolverMultistep, trainer.Options.Schedule, trainer.Options.Prediction);
+            DiffusionPipeline.WriteSidecars(modelDir, metadata, SamplerKind.DpmSolverMultistep, trainer.Options.Schedule, trainer.Options.Prediction);
             var losses = ReadLosses(Path.Combine(settings.Out, "log.csv"));
             LossPlot.Save(losses.Select(l => l.Loss).ToList(), Path.Combine(settings.Out, "loss.png"), steps: losses.Select(l => (double)l.Step).ToList());
             AnsiConsole.MarkupLine(cts.IsCancellationRequested
@@ -273,21 +267,18 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             });
     }
 
-    private static void SampleGrid(UNet2DModel ema, Trainer trainer, int numClasses, string path)
+    /// <summary>
+    /// The in-training grid: the EMA network through the same pipeline the saved model folder will have (DPM-Solver++
+    /// 20 steps, the run's guidance), two samples per class (or 16), seeds 0…n−1 so grids of different steps compare.
+    /// </summary>
+    private static void SampleGrid(UNet2DModel ema, Trainer trainer, PipelineMetadata metadata, string path)
     {
-        int count = numClasses > 0 ? numClasses * 2 : 16;
-        var schedulerOptions = new DpmSolverMultistepOptions { Schedule = trainer.Options.Schedule, PredictionType = trainer.Options.Prediction };
-        var scheduler = new DpmSolverMultistepScheduler(schedulerOptions);
-        using var scope = NewDisposeScope();
-        var labels = numClasses > 0 ? tensor(Enumerable.Range(0, count).Select(i => (long)(i % numClasses)).ToArray()) : null;
-        Denoisers.IDiffusionNetwork network = numClasses > 0 && trainer.Options.LabelDropout > 0
-            ? new Denoisers.ClassifierFreeGuidance(ema, 2.0, trainer.NullClass)
-            : ema;
-        var seeds = Enumerable.Range(0, count).Select(i => (long)i).ToArray();
-        var size = ema.Config.SampleSize!.Value;
-        using var x = new DiffusionSampler(scheduler, network).Sample(seeds, [ema.Config.InChannels, size[0], size[^1]], 20, labels);
+        using var pipeline = DiffusionPipeline.FromModel(ema, metadata, SamplerKind.DpmSolverMultistep, trainer.Options.Schedule, trainer.Options.Prediction);
+        int classes = pipeline.NumClasses;
+        int count = classes > 0 ? classes * 2 : 16;
+        using var x = pipeline.Generate(new GenerationOptions(count, BatchSize: count));
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        ImageWriter.SaveGrid(x, path, new GridOptions(Columns: numClasses > 0 ? numClasses : 4));
+        ImageWriter.SaveGrid(x, path, new GridOptions(Columns: classes > 0 ? classes : 4));
     }
 
     private static List<(int Step, double Loss)> ReadLosses(string path) =>

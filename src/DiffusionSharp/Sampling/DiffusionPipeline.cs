@@ -65,16 +65,31 @@ public sealed class DiffusionPipeline : IDisposable
     public const string SchedulerConfigFile = "scheduler_config.json";
 
     private readonly JsonElement? _schedulerConfig;
+    private readonly bool _ownsModel;
 
-    private DiffusionPipeline(string directory, UNet2DModel model, JsonElement? schedulerConfig, PipelineMetadata metadata)
+    private DiffusionPipeline(string directory, UNet2DModel model, JsonElement? schedulerConfig, PipelineMetadata metadata, bool ownsModel = true)
     {
         Directory = directory;
         Model = model;
         _schedulerConfig = schedulerConfig;
         Metadata = metadata;
+        _ownsModel = ownsModel;
     }
 
-    /// <summary>The folder it was loaded from.</summary>
+    /// <summary>
+    /// A pipeline over a network in memory (e.g. the EMA weights during training), configured as
+    /// <see cref="WriteSidecars"/> would write its folder. The caller keeps ownership of <paramref name="model"/>:
+    /// disposing the pipeline leaves it alive. <see cref="Directory"/> is empty.
+    /// </summary>
+    public static DiffusionPipeline FromModel(UNet2DModel model, PipelineMetadata metadata, SamplerKind kind, NoiseScheduleOptions schedule, PredictionType prediction)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(metadata);
+        var config = DiffusersConfig.ParseObject(SchedulerFactory.ToDiffusersConfig(kind, schedule, prediction).ToJsonString());
+        return new DiffusionPipeline("", model, config, metadata, ownsModel: false);
+    }
+
+    /// <summary>The folder it was loaded from (empty for <see cref="FromModel"/>).</summary>
     public string Directory { get; }
 
     /// <summary>The network (in eval mode).</summary>
@@ -223,5 +238,9 @@ public sealed class DiffusionPipeline : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        if (_ownsModel)
+            Model.Dispose();
+    }
 }
