@@ -108,6 +108,10 @@ def main(path):
     print(f"Run: {meta.get('command', '?')} — {meta.get('rounds', '?')} round(s), {'quick' if meta.get('quick') else 'full'}; "
           f"PyTorch {meta.get('torch', '?')} with {torch_mm.get('blas', '?')} BLAS; started {meta.get('started', '?')}")
     print()
+    soak = [r for r in lines if r.get("mode") == "train" and r.get("memory_trace")]
+    if soak and not groups:
+        report_soak(soak)
+        return
     print("| figure | ours | PyTorch | ratio | peak RSS ours | peak RSS PyTorch | GFLOP/s ours (% of matmul) | GFLOP/s PyTorch |")
     print("|---|---|---|---|---|---|---|---|")
     ratios = {}
@@ -164,21 +168,31 @@ def main(path):
             print(f"| {'ours' if k[0] == 'ours' else 'PyTorch'} | {what} | {setting} | {fmt_s(f['median'], f.get('approx', False))} | "
                   f"{fmt_ratio(f['median'], base['median']) if base else '—'} | {fmt_ratio(f['median'], ref['median']) if ref else '—'} | {f['rss']:.0f} MiB |")
 
-    soak = [r for r in lines if r.get("mode") == "train" and r.get("memory_trace")]
-    for r in soak:
-        tr = r["memory_trace"]
-        after = [p for p in tr if p[0] >= max(tr[1][0], 1)] if len(tr) > 1 else tr
-        tensors = [p[1] for p in after]
-        rss = [p[2] for p in after]
-        print()
-        print(f"Memory over {tr[-1][0]} training steps (ours, batch {r['batch']}, chunk {r['chunk']}; sampled every {tr[1][0] - tr[0][0] if len(tr) > 1 else '?'} steps, "
-              f"from step {after[0][0]}): live tensors {min(tensors)}–{max(tensors)} (first {tensors[0]}, last {tensors[-1]}); "
-              f"RSS {min(rss):.0f}–{max(rss):.0f} MiB (first {rss[0]:.0f}, last {rss[-1]:.0f}); peak RSS {r['peak_rss_mib']:.0f} MiB")
+    if soak:
+        report_soak(soak, last_line=False)
 
     print()
     sample_ratio = math.sqrt(ratios["dpm++"] * ratios["ddim"]) if "dpm++" in ratios and "ddim" in ratios else float("nan")
     fmt = lambda v: f"{v:.3f}" if v is not None and math.isfinite(v) else "nan"
     print(f"train_ratio={fmt(ratios.get('train'))} sample_ratio={fmt(sample_ratio)} rss_ratio={fmt(rss_ratio)}")
+
+
+def report_soak(runs, last_line=True):
+    """Live tensors and RSS of ours over a long training run (bench/run --soak), from the first trace point after step 0."""
+    for r in runs:
+        tr = r["memory_trace"]
+        every = tr[1][0] - tr[0][0] if len(tr) > 1 else 0
+        after = tr[1:] if len(tr) > 1 else tr          # step 0 is before libtorch's caches and the optimizer state exist
+        tensors = [p[1] for p in after]
+        rss = [p[2] for p in after]
+        print()
+        print(f"Memory over {tr[-1][0]} training steps (ours, batch {r['batch']}, chunk {r['chunk']}, median step {r['median']:.3f} s; "
+              f"sampled every {every} steps from step {after[0][0]}): live tensors {min(tensors)}–{max(tensors)} "
+              f"(first {tensors[0]}, last {tensors[-1]}); RSS {min(rss):.0f}–{max(rss):.0f} MiB (first {rss[0]:.0f}, "
+              f"last {rss[-1]:.0f}); peak RSS {r['peak_rss_mib']:.0f} MiB")
+        if last_line:
+            print()
+            print(f"soak_steps={tr[-1][0]} tensors_drift={tensors[-1] - tensors[0]} rss_drift_mib={rss[-1] - rss[0]:.1f}")
 
 
 if __name__ == "__main__":
