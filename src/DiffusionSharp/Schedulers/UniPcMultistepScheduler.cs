@@ -360,14 +360,7 @@ public sealed class UniPcMultistepScheduler : IScheduler, IDisposable
     public SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_timesteps is null || _sigmas is null)
-            throw new InvalidOperationException("Call SetTimesteps before Step.");
-        SchedulerGuards.CheckStepInputs(modelOutput, sample);
-        int i = _stepIndex ?? IndexForTimestep(_timesteps, timestep);
-        if (i >= _timesteps.Length)
-            throw new InvalidOperationException($"The rollout's {_timesteps.Length} steps are done; call SetTimesteps to start another.");
-        if (_timesteps[i] != timestep)
-            throw new ArgumentException($"Step {i} of the rollout is at timestep {_timesteps[i]}, not {timestep}.", nameof(timestep));
+        int i = BeginStep(_timesteps, _sigmas, _stepIndex, timestep, modelOutput, sample);
 
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
