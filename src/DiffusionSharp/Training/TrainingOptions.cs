@@ -110,25 +110,25 @@ public sealed record TrainingOptions
         if (BatchSize % GradientAccumulation != 0)
             throw new ArgumentException($"{nameof(BatchSize)} ({BatchSize}) must be a multiple of {nameof(GradientAccumulation)} ({GradientAccumulation})");
         if (ChunkSize < 0)
-            throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, "must be ≥ 0 (0: automatic)");
+            throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, $"{nameof(ChunkSize)} must be ≥ 0 (0: automatic)");
         if (!(LearningRate > 0))
-            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "must be > 0");
+            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, $"{nameof(LearningRate)} must be > 0");
         if (WarmupSteps < 0)
-            throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, "must be ≥ 0");
+            throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, $"{nameof(WarmupSteps)} must be ≥ 0");
         if (LabelDropout is < 0 or >= 1)
-            throw new ArgumentOutOfRangeException(nameof(LabelDropout), LabelDropout, "must be in [0, 1)");
+            throw new ArgumentOutOfRangeException(nameof(LabelDropout), LabelDropout, $"{nameof(LabelDropout)} must be in [0, 1)");
         if (EmaMaxDecay is < 0 or >= 1)
-            throw new ArgumentOutOfRangeException(nameof(EmaMaxDecay), EmaMaxDecay, "must be in [0, 1)");
+            throw new ArgumentOutOfRangeException(nameof(EmaMaxDecay), EmaMaxDecay, $"{nameof(EmaMaxDecay)} must be in [0, 1)");
         Positive(CheckpointEvery, nameof(CheckpointEvery));
         Positive(KeepCheckpoints, nameof(KeepCheckpoints));
         if (SampleEvery < 0)
-            throw new ArgumentOutOfRangeException(nameof(SampleEvery), SampleEvery, "must be ≥ 0");
+            throw new ArgumentOutOfRangeException(nameof(SampleEvery), SampleEvery, $"{nameof(SampleEvery)} must be ≥ 0");
     }
 
     private static void Positive(int value, string name)
     {
         if (value <= 0)
-            throw new ArgumentOutOfRangeException(name, value, "must be > 0");
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be > 0");
     }
 
     /// <summary>JSON settings used for <c>run.json</c> (camelCase, enums as strings, indented).</summary>

@@ -72,6 +72,17 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void OutOfRangeTrainingOptionIsOneLineNamingTheSetting()
+    {
+        var (code, output) = CliRunner.Run("train", "--data", Temp("unused"), "--out", Temp("run"), "--chunk-size", "-1");
+        Assert.Equal(1, code);
+        var line = SingleLine(output);
+        Assert.Contains("ChunkSize", line);
+        Assert.Contains("-1", line);
+        Assert.False(Directory.Exists(Temp("run")) && Directory.EnumerateFileSystemEntries(Temp("run")).Any(), "nothing is written before the options are valid");
+    }
+
+    [Fact]
     public void UnknownPrecisionIsOneLineNamingTheChoices()
     {
         string model = Path.Combine(TestPaths.UNet2D, "tiny");
