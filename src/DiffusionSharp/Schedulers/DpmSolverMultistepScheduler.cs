@@ -227,68 +227,38 @@ public sealed record DpmSolverMultistepOptions
 /// and applied to float32 tensors (float64 tensors stay float64). The scheduler keeps the last <c>solver_order</c>
 /// converted model outputs between <see cref="Step"/> calls; it owns them and its timestep tensor: dispose it.
 /// </remarks>
-public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
+public sealed class DpmSolverMultistepScheduler : VpMultistepScheduler
 {
     /// <summary>diffusers' class name (<c>_class_name</c> in <c>scheduler_config.json</c>).</summary>
     public const string DiffusersClassName = "DPMSolverMultistepScheduler";
 
-    private readonly float[] _trainSigmas;
     private readonly float[] _trainLambdas;
-    private readonly Tensor?[] _modelOutputs;
-    private double[]? _timesteps;
-    private double[]? _sigmas;
-    private Tensor? _timestepsTensor;
-    private int? _stepIndex;
-    private int _lowerOrderNums;
-    private bool _disposed;
 
     /// <summary>Builds the scheduler; call <see cref="SetTimesteps"/> before stepping.</summary>
     /// <exception cref="ArgumentException">Invalid options (see <see cref="DpmSolverMultistepOptions.Validate"/>).</exception>
     public DpmSolverMultistepScheduler(DpmSolverMultistepOptions options)
+        : base(new NoiseSchedule(Validated(options).Schedule), options.SolverOrder)
+    {
+        Options = options;
+        // λ_t = log √ᾱ − log √(1−ᾱ) in float32, as diffusers' lambda_t (used only for λ-clipping).
+        _trainLambdas = SolverAlphasCumprod(Schedule).Select(a => MathF.Log(MathF.Sqrt(a)) - MathF.Log(MathF.Sqrt(1f - a))).ToArray();
+    }
+
+    private static DpmSolverMultistepOptions Validated(DpmSolverMultistepOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        Options = options;
-        Schedule = new NoiseSchedule(options.Schedule);
-        var alphasCumprod = SolverAlphasCumprod(Schedule);
-        _trainSigmas = SigmaGrid.SigmasFromAlphasCumprod(alphasCumprod);
-        // λ_t = log √ᾱ − log √(1−ᾱ) in float32, as diffusers' lambda_t (used only for λ-clipping).
-        _trainLambdas = alphasCumprod.Select(a => MathF.Log(MathF.Sqrt(a)) - MathF.Log(MathF.Sqrt(1f - a))).ToArray();
-        _modelOutputs = new Tensor?[options.SolverOrder];
+        return options;
     }
 
     /// <summary>The options.</summary>
     public DpmSolverMultistepOptions Options { get; }
 
-    /// <summary>The training schedule.</summary>
-    public NoiseSchedule Schedule { get; }
-
     /// <inheritdoc/>
-    public int NumTrainTimesteps => Schedule.NumTrainTimesteps;
-
-    /// <inheritdoc/>
-    /// <remarks>Owned by the scheduler (do not dispose); replaced by the next <see cref="SetTimesteps"/>.</remarks>
-    public Tensor Timesteps => _timestepsTensor ?? throw new InvalidOperationException("Call SetTimesteps before reading Timesteps.");
-
-    /// <summary>The σ grid (σ = √((1−ᾱ)/ᾱ), float32 values) of the rollout: one per timestep plus the final σ.</summary>
-    public IReadOnlyList<double> Sigmas => _sigmas ?? throw new InvalidOperationException("Call SetTimesteps before reading Sigmas.");
-
-    /// <inheritdoc/>
-    public double InitNoiseSigma => 1.0;
-
-    /// <inheritdoc/>
-    public int Order => 1;
-
-    /// <summary>The index of the next step (null before the first <see cref="Step"/> of a rollout).</summary>
-    public int? StepIndex => _stepIndex;
-
-    /// <inheritdoc/>
-    public void SetTimesteps(int numInferenceSteps)
+    public override void SetTimesteps(int numInferenceSteps)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckStepCount(numInferenceSteps);
         int T = NumTrainTimesteps;
-        if (numInferenceSteps < 1 || numInferenceSteps > T)
-            throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps, $"numInferenceSteps must be in [1, {T}] (num_train_timesteps).");
 
         // λ-clipping: the first training index (counted from the noisy end) whose λ reaches lambda_min_clipped.
         int clippedIdx = 0;
@@ -318,41 +288,22 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
             timesteps = SpacedTimesteps(Options.TimestepSpacing, T, lastTimestep, numInferenceSteps, Options.StepsOffset);
             sigmas = timesteps.Select(t => SigmaGrid.InterpolateAtIndex(t, _trainSigmas)).ToArray();
         }
-        if (timesteps.Length == 0 || timesteps.Any(t => t < 0 || t > T - 1))
-            throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps,
-                $"The {Options.TimestepSpacing} spacing gives timesteps outside [0, {T - 1}] for this many steps.");
-
         double finalSigma = Options.FinalSigmasType == FinalSigmaType.SigmaMin ? _trainSigmas[0] : 0.0;
-        var grid = Float32Grid(sigmas, finalSigma, numInferenceSteps);
-
-        ResetState();
-        _timesteps = timesteps;
-        _sigmas = grid;
-        _timestepsTensor?.Dispose();
-        _timestepsTensor = SchedulerGuards.OwnedTimesteps(timesteps);
-    }
-
-    /// <inheritdoc/>
-    /// <remarks>DPM-Solver works on the VP sample directly: the input is returned unscaled (a new handle to it).</remarks>
-    public Tensor ScaleModelInput(Tensor sample, double timestep)
-    {
-        ArgumentNullException.ThrowIfNull(sample);
-        return sample.alias();
+        StartRollout(timesteps, sigmas, finalSigma, numInferenceSteps, Options.TimestepSpacing);
     }
 
     /// <inheritdoc/>
     /// <remarks>
-    /// The first call locates <paramref name="timestep"/> in <see cref="Timesteps"/> (so a rollout may start part-way,
+    /// The first call locates <paramref name="timestep"/> in <see cref="VpMultistepScheduler.Timesteps"/> (so a rollout may start part-way,
     /// as image-to-image does); later calls must pass the rollout's next timestep.
     /// <see cref="SchedulerStepOutput.PredOriginalSample"/> is the step's x̂₀ (after thresholding).
     /// </remarks>
     /// <exception cref="InvalidOperationException"><see cref="SetTimesteps"/> was not called, or the rollout is over.</exception>
     /// <exception cref="ArgumentException">Mismatched shapes, non-finite values, or a timestep not next in the rollout.</exception>
     /// <exception cref="ArgumentNullException">An SDE algorithm was given no <paramref name="noise"/>.</exception>
-    public SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
+    public override SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        int i = BeginStep(_timesteps, _sigmas, _stepIndex, timestep, modelOutput, sample);
+        int i = BeginStep(timestep, modelOutput, sample);
         bool sde = Options.AlgorithmType is DpmSolverAlgorithmType.SdeDpmSolverPlusPlus or DpmSolverAlgorithmType.SdeDpmSolver;
         if (sde)
             SchedulerGuards.RequireNoise(noise, $"algorithm_type '{DiffusersNames.ToName(Options.AlgorithmType)}'");
@@ -399,41 +350,8 @@ public sealed class DpmSolverMultistepScheduler : IScheduler, IDisposable
             x0.to(outDtype).MoveToOuterDisposeScope());
     }
 
-    /// <inheritdoc/>
-    /// <remarks>x_t = α_t x₀ + σ_t ε with α_t, σ_t from the rollout's σ at each row's timestep, which must be one of
-    /// <see cref="Timesteps"/>.</remarks>
-    public Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_timesteps is null || _sigmas is null)
-            throw new InvalidOperationException("Call SetTimesteps before AddNoise.");
-        return VpMultistepSupport.AddNoise(_timesteps, _sigmas, originalSamples, noise, timesteps);
-    }
-
-    /// <summary>Releases the stored model outputs and the timestep tensor.</summary>
-    public void Dispose()
-    {
-        if (_disposed)
-            return;
-        _disposed = true;
-        ResetState();
-        _timestepsTensor?.Dispose();
-        _timestepsTensor = null;
-    }
-
     private bool IsDataPrediction =>
         Options.AlgorithmType is DpmSolverAlgorithmType.DpmSolverPlusPlus or DpmSolverAlgorithmType.SdeDpmSolverPlusPlus;
-
-    private void ResetState()
-    {
-        for (int k = 0; k < _modelOutputs.Length; k++)
-        {
-            _modelOutputs[k]?.Dispose();
-            _modelOutputs[k] = null;
-        }
-        _lowerOrderNums = 0;
-        _stepIndex = null;
-    }
 
     /// <summary>
     /// The solver's variable — x̂₀ for the ++ algorithms, ε̂ otherwise — and the step's x̂₀. Thresholding acts on x̂₀;

@@ -250,66 +250,37 @@ public sealed record UniPcMultistepOptions
 /// <para>Noise prediction (predict_x0 = false) is the same with α ↔ σ swapped and ĥ = h. The σ grid is float32 as in
 /// diffusers; coefficients are formed in float64. The scheduler owns its history and timestep tensor: dispose it.</para>
 /// </remarks>
-public sealed class UniPcMultistepScheduler : IScheduler, IDisposable
+public sealed class UniPcMultistepScheduler : VpMultistepScheduler
 {
     /// <summary>diffusers' class name (<c>_class_name</c> in <c>scheduler_config.json</c>).</summary>
     public const string DiffusersClassName = "UniPCMultistepScheduler";
 
-    private readonly float[] _trainSigmas;
-    private readonly Tensor?[] _modelOutputs;
     private Tensor? _lastSample;
-    private double[]? _timesteps;
-    private double[]? _sigmas;
-    private Tensor? _timestepsTensor;
-    private int? _stepIndex;
-    private int _lowerOrderNums;
     private int _thisOrder;
-    private bool _disposed;
 
     /// <summary>Builds the scheduler; call <see cref="SetTimesteps"/> before stepping.</summary>
     /// <exception cref="ArgumentException">Invalid options (see <see cref="UniPcMultistepOptions.Validate"/>).</exception>
     public UniPcMultistepScheduler(UniPcMultistepOptions options)
+        : base(new NoiseSchedule(Validated(options).Schedule), options.SolverOrder)
+    {
+        Options = options;
+    }
+
+    private static UniPcMultistepOptions Validated(UniPcMultistepOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        Options = options;
-        Schedule = new NoiseSchedule(options.Schedule);
-        _trainSigmas = SigmaGrid.SigmasFromAlphasCumprod(SolverAlphasCumprod(Schedule));
-        _modelOutputs = new Tensor?[options.SolverOrder];
+        return options;
     }
 
     /// <summary>The options.</summary>
     public UniPcMultistepOptions Options { get; }
 
-    /// <summary>The training schedule.</summary>
-    public NoiseSchedule Schedule { get; }
-
     /// <inheritdoc/>
-    public int NumTrainTimesteps => Schedule.NumTrainTimesteps;
-
-    /// <inheritdoc/>
-    /// <remarks>Owned by the scheduler (do not dispose); replaced by the next <see cref="SetTimesteps"/>.</remarks>
-    public Tensor Timesteps => _timestepsTensor ?? throw new InvalidOperationException("Call SetTimesteps before reading Timesteps.");
-
-    /// <summary>The σ grid (σ = √((1−ᾱ)/ᾱ), float32 values) of the rollout: one per timestep plus the final σ.</summary>
-    public IReadOnlyList<double> Sigmas => _sigmas ?? throw new InvalidOperationException("Call SetTimesteps before reading Sigmas.");
-
-    /// <inheritdoc/>
-    public double InitNoiseSigma => 1.0;
-
-    /// <inheritdoc/>
-    public int Order => 1;
-
-    /// <summary>The index of the next step (null before the first <see cref="Step"/> of a rollout).</summary>
-    public int? StepIndex => _stepIndex;
-
-    /// <inheritdoc/>
-    public void SetTimesteps(int numInferenceSteps)
+    public override void SetTimesteps(int numInferenceSteps)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckStepCount(numInferenceSteps);
         int T = NumTrainTimesteps;
-        if (numInferenceSteps < 1 || numInferenceSteps > T)
-            throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps, $"numInferenceSteps must be in [1, {T}] (num_train_timesteps).");
 
         double[] timesteps;
         double[] sigmas;
@@ -327,40 +298,21 @@ public sealed class UniPcMultistepScheduler : IScheduler, IDisposable
             sigmas = timesteps.Select(t => SigmaGrid.InterpolateAtIndex(t, _trainSigmas)).ToArray();
             finalSigma = Options.FinalSigmasType == FinalSigmaType.SigmaMin ? _trainSigmas[0] : 0.0;
         }
-        if (timesteps.Length == 0 || timesteps.Any(t => t < 0 || t > T - 1))
-            throw new ArgumentOutOfRangeException(nameof(numInferenceSteps), numInferenceSteps,
-                $"The {Options.TimestepSpacing} spacing gives timesteps outside [0, {T - 1}] for this many steps.");
-
-        var grid = Float32Grid(sigmas, finalSigma, numInferenceSteps);
-
-        ResetState();
-        _timesteps = timesteps;
-        _sigmas = grid;
-        _timestepsTensor?.Dispose();
-        _timestepsTensor = SchedulerGuards.OwnedTimesteps(timesteps);
-    }
-
-    /// <inheritdoc/>
-    /// <remarks>UniPC works on the VP sample directly: the input is returned unscaled (a new handle to it).</remarks>
-    public Tensor ScaleModelInput(Tensor sample, double timestep)
-    {
-        ArgumentNullException.ThrowIfNull(sample);
-        return sample.alias();
+        StartRollout(timesteps, sigmas, finalSigma, numInferenceSteps, Options.TimestepSpacing);
     }
 
     /// <inheritdoc/>
     /// <remarks>
     /// Corrects <paramref name="sample"/> with UniC using this step's output (unless disabled for the previous step),
     /// then predicts the next sample with UniP. The first call locates <paramref name="timestep"/> in
-    /// <see cref="Timesteps"/>; later calls must pass the rollout's next timestep. UniPC is deterministic:
+    /// <see cref="VpMultistepScheduler.Timesteps"/>; later calls must pass the rollout's next timestep. UniPC is deterministic:
     /// <paramref name="noise"/> is ignored. <see cref="SchedulerStepOutput.PredOriginalSample"/> is the step's x̂₀.
     /// </remarks>
     /// <exception cref="InvalidOperationException"><see cref="SetTimesteps"/> was not called, or the rollout is over.</exception>
     /// <exception cref="ArgumentException">Mismatched shapes, non-finite values, or a timestep not next in the rollout.</exception>
-    public SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
+    public override SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        int i = BeginStep(_timesteps, _sigmas, _stepIndex, timestep, modelOutput, sample);
+        int i = BeginStep(timestep, modelOutput, sample);
 
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -397,40 +349,13 @@ public sealed class UniPcMultistepScheduler : IScheduler, IDisposable
             x0.to(outDtype).MoveToOuterDisposeScope());
     }
 
-    /// <inheritdoc/>
-    /// <remarks>x_t = α_t x₀ + σ_t ε with α_t, σ_t from the rollout's σ at each row's timestep, which must be one of
-    /// <see cref="Timesteps"/>.</remarks>
-    public Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps)
+    /// <summary>Also forgets the last sample (for the corrector) and the order of the last predictor.</summary>
+    private protected override void ResetState()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_timesteps is null || _sigmas is null)
-            throw new InvalidOperationException("Call SetTimesteps before AddNoise.");
-        return VpMultistepSupport.AddNoise(_timesteps, _sigmas, originalSamples, noise, timesteps);
-    }
-
-    /// <summary>Releases the stored outputs, the last sample and the timestep tensor.</summary>
-    public void Dispose()
-    {
-        if (_disposed)
-            return;
-        _disposed = true;
-        ResetState();
-        _timestepsTensor?.Dispose();
-        _timestepsTensor = null;
-    }
-
-    private void ResetState()
-    {
-        for (int k = 0; k < _modelOutputs.Length; k++)
-        {
-            _modelOutputs[k]?.Dispose();
-            _modelOutputs[k] = null;
-        }
+        base.ResetState();
         _lastSample?.Dispose();
         _lastSample = null;
-        _lowerOrderNums = 0;
         _thisOrder = 0;
-        _stepIndex = null;
     }
 
     private Tensor ConvertModelOutput(Tensor modelOutput, Tensor x, double alpha, double sigma)

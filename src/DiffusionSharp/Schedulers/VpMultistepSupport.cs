@@ -1,4 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using DiffusionSharp.Denoisers;
 using DiffusionSharp.Schedules;
@@ -128,24 +127,6 @@ internal static class VpMultistepSupport
     internal static int IndexForTimestep(double[] rolloutTimesteps, double timestep) =>
         SchedulerGuards.IndexForTimestep(Array.ConvertAll(rolloutTimesteps, t => (float)t), timestep);
 
-    /// <summary>
-    /// The checks every multistep <c>Step</c> starts with, returning the rollout index of <paramref name="timestep"/>:
-    /// SetTimesteps was called, the inputs are valid, the rollout is not over, and the timestep is the next one
-    /// (the first call instead locates it, so a rollout may start part-way).
-    /// </summary>
-    internal static int BeginStep([NotNull] double[]? rolloutTimesteps, [NotNull] double[]? rolloutSigmas, int? stepIndex, double timestep,
-        Tensor modelOutput, Tensor sample)
-    {
-        if (rolloutTimesteps is null || rolloutSigmas is null)
-            throw new InvalidOperationException("Call SetTimesteps before Step.");
-        SchedulerGuards.CheckStepInputs(modelOutput, sample);
-        int i = stepIndex ?? IndexForTimestep(rolloutTimesteps, timestep);
-        if (i >= rolloutTimesteps.Length)
-            throw new InvalidOperationException($"The rollout's {rolloutTimesteps.Length} steps are done; call SetTimesteps to start another.");
-        if (rolloutTimesteps[i] != timestep)
-            throw new ArgumentException($"Step {i} of the rollout is at timestep {rolloutTimesteps[i]}, not {timestep}.", nameof(timestep));
-        return i;
-    }
 
     /// <summary>Rejects offset and thresholding values out of range (shared by both solvers' option records).</summary>
     internal static void CheckCommon(int stepsOffset, double dynamicThresholdingRatio, double sampleMaxValue)
