@@ -4,7 +4,6 @@ using System.Text.Json;
 using DiffusionSharp.Data;
 using DiffusionSharp.Evaluation;
 using DiffusionSharp.IO;
-using DiffusionSharp.Models;
 using DiffusionSharp.Runtime;
 using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
@@ -17,12 +16,8 @@ namespace DiffusionSharp.Cli.Commands;
 /// <summary><c>diffuse evaluate</c>: sample a digit model and score the samples with the project's MNIST classifier.</summary>
 internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : PipelineSettings
     {
-        [CommandOption("--model <DIR>")]
-        [Description("Model folder. Default: the embedded MNIST model.")]
-        public string? Model { get; init; }
-
         [CommandOption("--count <N>")]
         [DefaultValue(1000)]
         public int Count { get; init; } = 1000;
@@ -35,21 +30,9 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         [DefaultValue(20)]
         public int Steps { get; init; } = 20;
 
-        [CommandOption("--guidance <G>")]
-        public double? Guidance { get; init; }
-
         [CommandOption("--seed <S>")]
         [DefaultValue(1_000_000L)]
         public long Seed { get; init; } = 1_000_000;
-
-        [CommandOption("--batch-size <N>")]
-        [DefaultValue(100)]
-        public int BatchSize { get; init; } = 100;
-
-        [CommandOption("--precision <P>")]
-        [Description("fp32 or bf16 (conv/linear/attention in bfloat16; faster on CPUs with AVX512-BF16/AMX, see BENCHMARKS.md).")]
-        [DefaultValue("fp32")]
-        public string Precision { get; init; } = "fp32";
 
         [CommandOption("--report <FILE>")]
         [Description("Also write the figures as JSON.")]
@@ -62,9 +45,8 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.EnsureLoaded();
-        string modelDir = settings.Model ?? CliPaths.DefaultModel;
-        using var pipeline = DiffusionPipeline.Load(modelDir);
-        pipeline.Model.Precision = CliPrecision.Parse(settings.Precision);
+        string modelDir = settings.ModelDirectory;
+        using var pipeline = settings.LoadPipeline();
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         using var train = Mnist.LoadCached(MnistSplit.Train, settings.Cache, Log);
         using var test = Mnist.LoadCached(MnistSplit.Test, settings.Cache, Log);

@@ -2,7 +2,6 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using DiffusionSharp.Imaging;
-using DiffusionSharp.Models;
 using DiffusionSharp.Runtime;
 using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
@@ -15,12 +14,8 @@ namespace DiffusionSharp.Cli.Commands;
 /// <summary><c>diffuse sample</c>: draw samples from a model folder (the embedded MNIST model by default).</summary>
 internal sealed class SampleCommand : Command<SampleCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : PipelineSettings
     {
-        [CommandOption("--model <DIR>")]
-        [Description("Model folder (diffusers layout). Default: the embedded class-conditional MNIST model.")]
-        public string? Model { get; init; }
-
         [CommandOption("--out <DIR>")]
         [Description("Output folder: grid.png and one NNNNN.png per sample.")]
         [DefaultValue("samples")]
@@ -42,26 +37,13 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         [DefaultValue("all")]
         public string Class { get; init; } = "all";
 
-        [CommandOption("--guidance <G>")]
-        [Description("Classifier-free guidance scale (1 = none). Default: the model's.")]
-        public double? Guidance { get; init; }
-
         [CommandOption("--seed <S>")]
         [DefaultValue(0L)]
         public long Seed { get; init; }
 
-        [CommandOption("--batch-size <N>")]
-        [DefaultValue(100)]
-        public int BatchSize { get; init; } = 100;
-
         [CommandOption("--trajectory")]
         [Description("Also write the denoising trajectory x_T → x_0 as trajectory.png and trajectory.gif.")]
         public bool Trajectory { get; init; }
-
-        [CommandOption("--precision <P>")]
-        [Description("fp32 or bf16 (conv/linear/attention in bfloat16; faster on CPUs with AVX512-BF16/AMX, see BENCHMARKS.md).")]
-        [DefaultValue("fp32")]
-        public string Precision { get; init; } = "fp32";
 
         [CommandOption("--device <NAME>")]
         [DefaultValue("cpu")]
@@ -71,10 +53,9 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.ResolveDevice(settings.Device);
-        string modelDir = settings.Model ?? CliPaths.DefaultModel;
+        string modelDir = settings.ModelDirectory;
         var watch = Stopwatch.StartNew();
-        using var pipeline = DiffusionPipeline.Load(modelDir);
-        pipeline.Model.Precision = CliPrecision.Parse(settings.Precision);
+        using var pipeline = settings.LoadPipeline();
         int? classLabel = settings.Class.Equals("all", StringComparison.OrdinalIgnoreCase)
             ? null
             : int.TryParse(settings.Class, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k)
