@@ -32,13 +32,8 @@ internal static class BenchModel
     public static string ApplyPrecision(UNet2DModel model, BenchArgs args)
     {
         string precision = args.String("precision", "fp32");
-        model.Precision = precision switch
-        {
-            "fp32" => ComputePrecision.Full,
-            "bf16" => ComputePrecision.BFloat16,
-            _ => throw new ArgumentException($"--precision must be fp32 or bf16, got '{precision}'"),
-        };
-        return precision;
+        model.Precision = ComputePrecisionNames.Parse(precision, "--precision");
+        return model.Precision.Name();
     }
 
     /// <summary>

@@ -6,10 +6,5 @@ namespace DiffusionSharp.Cli;
 internal static class CliPrecision
 {
     /// <summary>fp32 → <see cref="ComputePrecision.Full"/>, bf16 → <see cref="ComputePrecision.BFloat16"/>; anything else is a one-line error.</summary>
-    public static ComputePrecision Parse(string value) => value.ToLowerInvariant() switch
-    {
-        "fp32" => ComputePrecision.Full,
-        "bf16" => ComputePrecision.BFloat16,
-        _ => throw new ArgumentException($"--precision '{value}' is unknown; allowed: fp32, bf16"),
-    };
+    public static ComputePrecision Parse(string value) => ComputePrecisionNames.Parse(value, "--precision");
 }

@@ -170,7 +170,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             ClassConditional = !settings.Unconditional,
             LabelDropout = settings.LabelDropout,
             RandomFlip = settings.Flip,
-            Precision = CliPrecision.Parse(settings.Precision) == ComputePrecision.BFloat16 ? TrainingPrecision.Bf16 : TrainingPrecision.Fp32,
+            Precision = CliPrecision.Parse(settings.Precision),
             Seed = settings.Seed,
             CheckpointEvery = settings.CheckpointEvery,
             SampleEvery = settings.SampleEvery,

@@ -116,7 +116,7 @@ public sealed class Trainer : IDisposable
         var model = new UNet2DModel(modelConfig);
         var ema = new UNet2DModel(modelConfig);
         ema.eval();
-        ApplyPrecision(model, options.Precision);
+        model.Precision = options.Precision;
         return new Trainer(runDir, options, model, ema, data);
     }
 
@@ -147,7 +147,7 @@ public sealed class Trainer : IDisposable
         var model = UNet2DModel.FromPretrained(Path.Combine(checkpoint, "model"));
         var ema = UNet2DModel.FromPretrained(Path.Combine(checkpoint, "ema"));
         ema.eval();
-        ApplyPrecision(model, options.Precision);
+        model.Precision = options.Precision;
         var trainer = new Trainer(runDir, options, model, ema, data);
         trainer.LoadState(checkpoint);
         return trainer;
@@ -298,8 +298,6 @@ public sealed class Trainer : IDisposable
 
     private static string CheckpointName(int step) => $"step-{step:D8}";
 
-    private static void ApplyPrecision(UNet2DModel model, TrainingPrecision precision) =>
-        model.Precision = precision == TrainingPrecision.Bf16 ? ComputePrecision.BFloat16 : ComputePrecision.Full;
 
     /// <inheritdoc />
     public void Dispose()

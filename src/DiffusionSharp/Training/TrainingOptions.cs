@@ -1,19 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using DiffusionSharp.Models;
 using DiffusionSharp.Schedules;
 
 namespace DiffusionSharp.Training;
-
-/// <summary>Arithmetic precision of the network's conv/linear/matmul work during training.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<TrainingPrecision>))]
-public enum TrainingPrecision
-{
-    /// <summary>Everything in float32.</summary>
-    Fp32,
-
-    /// <summary>Conv, linear and attention matmuls in bfloat16; norms, residuals, loss and optimizer in float32.</summary>
-    Bf16,
-}
 
 /// <summary>Every knob of a training run. Immutable; written to <c>run.json</c> in the run folder and read back on resume.</summary>
 public sealed record TrainingOptions
@@ -86,8 +76,9 @@ public sealed record TrainingOptions
     /// <summary>Randomly mirror images left–right (never for digits).</summary>
     public bool RandomFlip { get; init; }
 
-    /// <summary>Conv/linear precision.</summary>
-    public TrainingPrecision Precision { get; init; } = TrainingPrecision.Fp32;
+    /// <summary>Conv/linear/attention precision (<c>"fp32"</c> or <c>"bf16"</c> in run.json); loss and optimizer stay float32.</summary>
+    [JsonConverter(typeof(ComputePrecisionJsonConverter))]
+    public ComputePrecision Precision { get; init; } = ComputePrecision.Full;
 
     /// <summary>Seeds the model initialisation, the data order, t, ε and the label dropout.</summary>
     public long Seed { get; init; }

@@ -87,10 +87,30 @@ public sealed class TrainerTests : IDisposable
     [Fact]
     public void OptionsRoundTripThroughJson()
     {
-        var o = Options(123) with { Prediction = PredictionType.VPrediction, Weighting = LossWeighting.Edm, Precision = TrainingPrecision.Bf16 };
+        var o = Options(123) with { Prediction = PredictionType.VPrediction, Weighting = LossWeighting.Edm, Precision = ComputePrecision.BFloat16 };
         var json = System.Text.Json.JsonSerializer.Serialize(o, TrainingOptions.Json);
         var back = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>(json, TrainingOptions.Json);
         Assert.Equal(o, back);
+        Assert.Contains("\"precision\": \"bf16\"", json);
+    }
+
+    [Theory]
+    [InlineData("fp32", ComputePrecision.Full)]
+    [InlineData("Fp32", ComputePrecision.Full)]        // what run.json held before the two precision enums were merged
+    [InlineData("Bf16", ComputePrecision.BFloat16)]
+    [InlineData("BF16", ComputePrecision.BFloat16)]
+    public void RunJsonPrecisionNamesAreRead(string name, ComputePrecision expected)
+    {
+        var back = System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>($$"""{"precision": "{{name}}"}""", TrainingOptions.Json);
+        Assert.Equal(expected, back!.Precision);
+    }
+
+    [Fact]
+    public void UnknownRunJsonPrecisionNamesTheChoices()
+    {
+        var e = Assert.Throws<System.Text.Json.JsonException>(
+            () => System.Text.Json.JsonSerializer.Deserialize<TrainingOptions>("""{"precision": "fp16"}""", TrainingOptions.Json));
+        Assert.Contains("'fp16' is unknown; allowed: fp32, bf16", e.Message);
     }
 
     [Fact]
