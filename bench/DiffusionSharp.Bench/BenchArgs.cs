@@ -18,7 +18,7 @@ internal sealed class BenchArgs
     public static BenchArgs Parse(string[] args)
     {
         if (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal))
-            throw new ArgumentException("usage: diffusionsharp-bench train|sample|matmul|export [--option value]…");
+            throw new ArgumentException("usage: diffusionsharp-bench train|sample|matmul|export|gcrace [--option value]…");
         var parsed = new BenchArgs(args[0]);
         for (int i = 1; i < args.Length; i++)
         {

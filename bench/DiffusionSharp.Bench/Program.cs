@@ -13,7 +13,8 @@ try
         "sample" => SampleBenchmark.Run(parsed),
         "matmul" => MatmulBenchmark.Run(parsed),
         "export" => ExportCommand.Run(parsed),
-        _ => throw new ArgumentException($"unknown mode '{parsed.Mode}'; modes: train, sample, matmul, export"),
+        "gcrace" => GcRaceBenchmark.Run(parsed),
+        _ => throw new ArgumentException($"unknown mode '{parsed.Mode}'; modes: train, sample, matmul, export, gcrace"),
     };
 }
 catch (ArgumentException e)
