@@ -33,8 +33,9 @@ public sealed class DigitsFixture : IDisposable
     }
 }
 
-// Runs alone: DigitClassifier.Train changes libtorch's process-wide thread count while it trains, and one CI run
-// of the suite saw Adam.step fail inside libtorch while other test classes were training in parallel.
+// Runs alone: DigitClassifier.Train changes libtorch's process-wide thread count while it trains. (One CI run of the
+// suite saw Adam.step fail inside libtorch while other test classes trained in parallel: the TorchSharp finalizer
+// race that build/TorchSharpKeepAlive closes, Adam's update passing fresh Scalars to libtorch.)
 [CollectionDefinition("digits", DisableParallelization = true)]
 public sealed class DigitsCollection : ICollectionFixture<DigitsFixture>;
 
