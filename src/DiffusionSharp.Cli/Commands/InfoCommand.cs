@@ -18,6 +18,9 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
         var table = new Table().AddColumns("what", "value");
         table.AddRow("libtorch threads", torch.get_num_threads().ToString(System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("CUDA available", torch.cuda.is_available().ToString());
+        table.AddRow("TorchSharp keep-alive rewrite", TorchRuntime.KeepAlivePatchedMethods is { } n
+            ? $"present ({n} methods)"
+            : "absent: the package's TorchSharp.dll (its implicit Scalars can be freed mid-call; see README, platform notes)");
         foreach (var line in TorchRuntime.Log)
             table.AddRow("native load", Markup.Escape(line));
         AnsiConsole.Write(table);

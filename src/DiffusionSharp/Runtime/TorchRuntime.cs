@@ -64,6 +64,22 @@ public static class TorchRuntime
         }
     }
 
+    /// <summary>
+    /// How many of the loaded TorchSharp.dll's methods build/TorchSharpKeepAlive rewrote to keep their Tensor and Scalar
+    /// arguments alive through libtorch calls; null when this process runs the package's unmodified file, whose
+    /// implicit Scalars (<c>a + b</c>, <c>a * 2.0</c>) a collection on another thread can free mid-call (README,
+    /// platform notes). The repository's programs always run the rewritten file.
+    /// </summary>
+    public static int? KeepAlivePatchedMethods { get; } = ReadKeepAliveMarker();
+
+    private static int? ReadKeepAliveMarker()
+    {
+        string? value = typeof(torch).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "DiffusionSharp.GcKeepAlive")?.Value;
+        return int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n : null;
+    }
+
     /// <summary>True when the library the loader finds under <paramref name="soname"/> defines <paramref name="version"/>.</summary>
     public static bool SystemHasVersion(string soname, string version)
     {

@@ -83,6 +83,15 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void InfoShowsTheKeepAliveRewrite()
+    {
+        var (code, output) = CliRunner.Run("info");
+        Assert.Equal(0, code);
+        Assert.Contains("keep-alive rewrite", output);
+        Assert.Contains($"present ({DiffusionSharp.Runtime.TorchRuntime.KeepAlivePatchedMethods} methods)", output);
+    }
+
+    [Fact]
     public void UnknownPrecisionIsOneLineNamingTheChoices()
     {
         string model = Path.Combine(TestPaths.UNet2D, "tiny");
