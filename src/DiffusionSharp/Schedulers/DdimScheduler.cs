@@ -92,7 +92,7 @@ public sealed record DdimSchedulerOptions
 /// Matches diffusers' <c>DDIMScheduler</c>, including its t' = t − ⌊T/N⌋ for every spacing, float32 coefficients and
 /// <c>use_clipped_model_output=false</c> by default (ε̂ is not recomputed after clipping x̂₀).
 /// </remarks>
-public sealed class DdimScheduler : IScheduler
+public sealed class DdimScheduler : IScheduler, IDisposable
 {
     /// <summary>diffusers' class name, <c>_class_name</c> in <c>scheduler_config.json</c>.</summary>
     public const string DiffusersClassName = "DDIMScheduler";
@@ -218,6 +218,13 @@ public sealed class DdimScheduler : IScheduler
             prev = prev + stdDevT * z;
         }
         return new SchedulerStepOutput(prev.MoveToOuterDisposeScope(), x0.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Releases the timesteps tensor.</summary>
+    public void Dispose()
+    {
+        _timestepsTensor?.Dispose();
+        _timestepsTensor = null;
     }
 
     /// <inheritdoc/>

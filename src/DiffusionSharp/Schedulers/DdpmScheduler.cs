@@ -101,7 +101,7 @@ public sealed record DdpmSchedulerOptions
 /// t' the next timestep and the one-step β replaced by 1 − ᾱ_t/ᾱ_{t'}), and add σ_t z unless t = 0.
 /// </summary>
 /// <remarks>Matches diffusers' <c>DDPMScheduler</c> step for step, including its float32 coefficient arithmetic.</remarks>
-public sealed class DdpmScheduler : IScheduler
+public sealed class DdpmScheduler : IScheduler, IDisposable
 {
     /// <summary>diffusers' class name, <c>_class_name</c> in <c>scheduler_config.json</c>.</summary>
     public const string DiffusersClassName = "DDPMScheduler";
@@ -221,6 +221,13 @@ public sealed class DdpmScheduler : IScheduler
             prev = prev + sigma * z;
         }
         return new SchedulerStepOutput(prev.MoveToOuterDisposeScope(), x0.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Releases the timesteps tensor.</summary>
+    public void Dispose()
+    {
+        _timestepsTensor?.Dispose();
+        _timestepsTensor = null;
     }
 
     /// <inheritdoc/>

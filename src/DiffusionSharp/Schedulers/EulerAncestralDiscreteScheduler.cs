@@ -53,79 +53,35 @@ public sealed record EulerAncestralDiscreteSchedulerOptions
 /// which reproduces the DDPM posterior's variance in σ space.
 /// </summary>
 /// <remarks>Matches diffusers' <c>EulerAncestralDiscreteScheduler</c>; it draws noise at every step, the last included.</remarks>
-public sealed class EulerAncestralDiscreteScheduler : IScheduler
+public sealed class EulerAncestralDiscreteScheduler : SigmaSpaceScheduler
 {
     /// <summary>diffusers' class name, <c>_class_name</c> in <c>scheduler_config.json</c>.</summary>
     public const string DiffusersClassName = "EulerAncestralDiscreteScheduler";
 
-    private readonly float[] _alphasCumprod;
-    private float[]? _timesteps;
-    private float[]? _sigmas;
-    private Tensor? _timestepsTensor;
-    private int? _stepIndex;
-
     /// <summary>Builds the scheduler.</summary>
     /// <exception cref="ArgumentException">An invalid option (the message names the diffusers key).</exception>
     public EulerAncestralDiscreteScheduler(EulerAncestralDiscreteSchedulerOptions options)
+        : base(new NoiseSchedule(Validated(options).Schedule), options.TimestepSpacing, finiteTerminalSnr: true)   // as Euler
     {
-        ArgumentNullException.ThrowIfNull(options);
-        SchedulerGuards.CheckDefined(options.PredictionType, "prediction_type");
-        SchedulerGuards.CheckDefined(options.TimestepSpacing, "timestep_spacing");
-        ArgumentOutOfRangeException.ThrowIfNegative(options.StepsOffset, "steps_offset");
         Options = options;
-        Schedule = new NoiseSchedule(options.Schedule);
-        _alphasCumprod = (float[])Schedule.AlphasCumprod.Clone();
-        // As Euler: zero terminal SNR would make σ_T infinite; diffusers keeps ᾱ_T = 2⁻²⁴.
-        if (options.Schedule.RescaleBetasZeroSnr)
-            _alphasCumprod[^1] = MathF.Pow(2, -24);
     }
 
     /// <summary>The options.</summary>
     public EulerAncestralDiscreteSchedulerOptions Options { get; }
 
-    /// <summary>The training schedule.</summary>
-    public NoiseSchedule Schedule { get; }
-
-    /// <summary>ᾱ_t as this scheduler uses it.</summary>
-    public IReadOnlyList<float> AlphasCumprod => _alphasCumprod;
-
-    /// <summary>σ of the rollout, one more than the timesteps, ending in 0.</summary>
-    public IReadOnlyList<float> Sigmas => _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
+    /// <inheritdoc/>
+    public override int Order => 1;
 
     /// <inheritdoc/>
-    public int NumTrainTimesteps => Schedule.NumTrainTimesteps;
-
-    /// <inheritdoc/>
-    public Tensor Timesteps => _timestepsTensor ?? throw new InvalidOperationException("Call SetTimesteps first.");
-
-    /// <inheritdoc/>
-    public double InitNoiseSigma => DiscreteSigmaSchedule.InitNoiseSigma(_sigmas ?? throw new InvalidOperationException("Call SetTimesteps first."), Options.TimestepSpacing);
-
-    /// <inheritdoc/>
-    public int Order => 1;
-
-    /// <inheritdoc/>
-    public void SetTimesteps(int numInferenceSteps)
+    public override void SetTimesteps(int numInferenceSteps)
     {
         var (timesteps, sigmas) = DiscreteSigmaSchedule.Build(_alphasCumprod, Options.TimestepSpacing, numInferenceSteps, Options.StepsOffset);
-        _timesteps = timesteps;
-        _sigmas = sigmas;
-        _stepIndex = null;
-        _timestepsTensor?.Dispose();
-        _timestepsTensor = SchedulerGuards.OwnedTimesteps(timesteps.Select(t => (double)t));
-    }
-
-    /// <inheritdoc/>
-    public Tensor ScaleModelInput(Tensor sample, double timestep)
-    {
-        ArgumentNullException.ThrowIfNull(sample);
-        float sigma = Sigmas[EnsureStepIndex(timestep)];
-        return sample / MathF.Sqrt(sigma * sigma + 1f);
+        UseGrid(timesteps, sigmas);
     }
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentNullException">No noise source (every step draws noise).</exception>
-    public SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
+    public override SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
     {
         SchedulerGuards.CheckStepInputs(modelOutput, sample);
         var sigmas = _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
@@ -156,16 +112,12 @@ public sealed class EulerAncestralDiscreteScheduler : IScheduler
         return new SchedulerStepOutput(prev.MoveToOuterDisposeScope(), x0.MoveToOuterDisposeScope());
     }
 
-    /// <inheritdoc/>
-    public Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
-        SigmaSpace.AddNoise(originalSamples, noise, timesteps, _timesteps, _sigmas);
-
-    private int EnsureStepIndex(double timestep)
+    private static EulerAncestralDiscreteSchedulerOptions Validated(EulerAncestralDiscreteSchedulerOptions options)
     {
-        if (_stepIndex is { } index)
-            return index;
-        var timesteps = _timesteps ?? throw new InvalidOperationException("Call SetTimesteps first.");
-        _stepIndex = SchedulerGuards.IndexForTimestep(timesteps, timestep);
-        return _stepIndex.Value;
+        ArgumentNullException.ThrowIfNull(options);
+        SchedulerGuards.CheckDefined(options.PredictionType, "prediction_type");
+        SchedulerGuards.CheckDefined(options.TimestepSpacing, "timestep_spacing");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.StepsOffset, "steps_offset");
+        return options;
     }
 }

@@ -118,72 +118,27 @@ public sealed record EulerDiscreteSchedulerOptions
 /// with γ_i = min(S_churn/N, √2 − 1) inside [S_tmin, S_tmax]. The VP network sees x/√(σ² + 1).
 /// </summary>
 /// <remarks>Matches diffusers' <c>EulerDiscreteScheduler</c> step for step (float32 σ arithmetic included).</remarks>
-public sealed class EulerDiscreteScheduler : IScheduler
+public sealed class EulerDiscreteScheduler : SigmaSpaceScheduler
 {
     /// <summary>diffusers' class name, <c>_class_name</c> in <c>scheduler_config.json</c>.</summary>
     public const string DiffusersClassName = "EulerDiscreteScheduler";
 
-    private readonly float[] _alphasCumprod;
-    private float[]? _timesteps;
-    private float[]? _sigmas;
-    private Tensor? _timestepsTensor;
-    private int? _stepIndex;
-
     /// <summary>Builds the scheduler.</summary>
     /// <exception cref="ArgumentException">An invalid option (the message names the diffusers key).</exception>
     public EulerDiscreteScheduler(EulerDiscreteSchedulerOptions options)
+        : base(new NoiseSchedule(Validated(options).Schedule), options.TimestepSpacing, finiteTerminalSnr: true)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        SchedulerGuards.CheckDefined(options.PredictionType, "prediction_type");
-        SchedulerGuards.CheckDefined(options.InterpolationType, "interpolation_type");
-        SchedulerGuards.CheckDefined(options.TimestepSpacing, "timestep_spacing");
-        SchedulerGuards.CheckDefined(options.TimestepType, "timestep_type");
-        SchedulerGuards.CheckDefined(options.FinalSigmasType, "final_sigmas_type");
-        if (options.UseKarrasSigmas && options.UseExponentialSigmas)
-            throw new ArgumentException("Only one of use_karras_sigmas and use_exponential_sigmas can be set.", "use_karras_sigmas");
-        if (options.SigmaMin is { } lo)
-            SchedulerGuards.CheckRange(lo, double.Epsilon, double.MaxValue, "sigma_min");
-        if (options.SigmaMax is { } hi)
-            SchedulerGuards.CheckRange(hi, options.SigmaMin ?? double.Epsilon, double.MaxValue, "sigma_max");
-        SchedulerGuards.CheckRange(options.SChurn, 0, double.MaxValue, "s_churn");
-        SchedulerGuards.CheckRange(options.SNoise, 0, double.MaxValue, "s_noise");
-        if (double.IsNaN(options.STmin) || double.IsNaN(options.STmax) || options.STmin > options.STmax)
-            throw new ArgumentOutOfRangeException("s_tmin", options.STmin, "s_tmin and s_tmax must be numbers with s_tmin ≤ s_tmax.");
-        ArgumentOutOfRangeException.ThrowIfNegative(options.StepsOffset, "steps_offset");
         Options = options;
-        Schedule = new NoiseSchedule(options.Schedule);
-        _alphasCumprod = (float[])Schedule.AlphasCumprod.Clone();
-        // Zero terminal SNR makes σ_T infinite; diffusers keeps it finite with ᾱ_T = 2⁻²⁴ (σ_T ≈ 4096).
-        if (options.Schedule.RescaleBetasZeroSnr)
-            _alphasCumprod[^1] = MathF.Pow(2, -24);
     }
 
     /// <summary>The options.</summary>
     public EulerDiscreteSchedulerOptions Options { get; }
 
-    /// <summary>The training schedule.</summary>
-    public NoiseSchedule Schedule { get; }
-
-    /// <summary>ᾱ_t as this scheduler uses it (ᾱ_T = 2⁻²⁴ under zero terminal SNR).</summary>
-    public IReadOnlyList<float> AlphasCumprod => _alphasCumprod;
-
-    /// <summary>σ of the rollout, one more than the timesteps, ending in the final σ.</summary>
-    public IReadOnlyList<float> Sigmas => _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
+    /// <inheritdoc/>
+    public override int Order => 1;
 
     /// <inheritdoc/>
-    public int NumTrainTimesteps => Schedule.NumTrainTimesteps;
-
-    /// <inheritdoc/>
-    public Tensor Timesteps => _timestepsTensor ?? throw new InvalidOperationException("Call SetTimesteps first.");
-
-    /// <inheritdoc/>
-    public double InitNoiseSigma => DiscreteSigmaSchedule.InitNoiseSigma(_sigmas ?? throw new InvalidOperationException("Call SetTimesteps first."), Options.TimestepSpacing);
-
-    /// <inheritdoc/>
-    public int Order => 1;
-
-    /// <inheritdoc/>
-    public void SetTimesteps(int numInferenceSteps)
+    public override void SetTimesteps(int numInferenceSteps)
     {
         var grid = Options.UseKarrasSigmas ? SigmaGridKind.Karras : Options.UseExponentialSigmas ? SigmaGridKind.Exponential : SigmaGridKind.Timesteps;
         var (timesteps, sigmas) = DiscreteSigmaSchedule.Build(_alphasCumprod, Options.TimestepSpacing, numInferenceSteps, Options.StepsOffset,
@@ -193,24 +148,12 @@ public sealed class EulerDiscreteScheduler : IScheduler
             // EDM's c_noise = ¼ ln σ as the network's time input (Karras et al. 2022, Table 1).
             timesteps = sigmas[..^1].Select(s => 0.25f * MathF.Log(s)).ToArray();
         }
-        _timesteps = timesteps;
-        _sigmas = sigmas;
-        _stepIndex = null;
-        _timestepsTensor?.Dispose();
-        _timestepsTensor = SchedulerGuards.OwnedTimesteps(timesteps.Select(t => (double)t));
-    }
-
-    /// <inheritdoc/>
-    public Tensor ScaleModelInput(Tensor sample, double timestep)
-    {
-        ArgumentNullException.ThrowIfNull(sample);
-        float sigma = Sigmas[EnsureStepIndex(timestep)];
-        return sample / MathF.Sqrt(sigma * sigma + 1f);
+        UseGrid(timesteps, sigmas);
     }
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentNullException">The step churns (γ &gt; 0) and no noise source was given.</exception>
-    public SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
+    public override SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
     {
         SchedulerGuards.CheckStepInputs(modelOutput, sample);
         var sigmas = _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
@@ -246,17 +189,25 @@ public sealed class EulerDiscreteScheduler : IScheduler
         return new SchedulerStepOutput(prev.MoveToOuterDisposeScope(), x0.MoveToOuterDisposeScope());
     }
 
-    /// <inheritdoc/>
-    /// <remarks>σ-space noising: x = x₀ + σ(t) ε, with each row's timestep looked up among the rollout's timesteps.</remarks>
-    public Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
-        SigmaSpace.AddNoise(originalSamples, noise, timesteps, _timesteps, _sigmas);
-
-    private int EnsureStepIndex(double timestep)
+    private static EulerDiscreteSchedulerOptions Validated(EulerDiscreteSchedulerOptions options)
     {
-        if (_stepIndex is { } index)
-            return index;
-        var timesteps = _timesteps ?? throw new InvalidOperationException("Call SetTimesteps first.");
-        _stepIndex = SchedulerGuards.IndexForTimestep(timesteps, timestep);
-        return _stepIndex.Value;
+        ArgumentNullException.ThrowIfNull(options);
+        SchedulerGuards.CheckDefined(options.PredictionType, "prediction_type");
+        SchedulerGuards.CheckDefined(options.InterpolationType, "interpolation_type");
+        SchedulerGuards.CheckDefined(options.TimestepSpacing, "timestep_spacing");
+        SchedulerGuards.CheckDefined(options.TimestepType, "timestep_type");
+        SchedulerGuards.CheckDefined(options.FinalSigmasType, "final_sigmas_type");
+        if (options.UseKarrasSigmas && options.UseExponentialSigmas)
+            throw new ArgumentException("Only one of use_karras_sigmas and use_exponential_sigmas can be set.", "use_karras_sigmas");
+        if (options.SigmaMin is { } lo)
+            SchedulerGuards.CheckRange(lo, double.Epsilon, double.MaxValue, "sigma_min");
+        if (options.SigmaMax is { } hi)
+            SchedulerGuards.CheckRange(hi, options.SigmaMin ?? double.Epsilon, double.MaxValue, "sigma_max");
+        SchedulerGuards.CheckRange(options.SChurn, 0, double.MaxValue, "s_churn");
+        SchedulerGuards.CheckRange(options.SNoise, 0, double.MaxValue, "s_noise");
+        if (double.IsNaN(options.STmin) || double.IsNaN(options.STmax) || options.STmin > options.STmax)
+            throw new ArgumentOutOfRangeException("s_tmin", options.STmin, "s_tmin and s_tmax must be numbers with s_tmin ≤ s_tmax.");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.StepsOffset, "steps_offset");
+        return options;
     }
 }

@@ -81,16 +81,11 @@ public sealed record HeunDiscreteSchedulerOptions
 /// (2N − 1 calls). The first call of a pair keeps d_i, Δσ and x_i; the second consumes them. Matches diffusers'
 /// <c>HeunDiscreteScheduler</c> step for step.
 /// </remarks>
-public sealed class HeunDiscreteScheduler : IScheduler, IDisposable
+public sealed class HeunDiscreteScheduler : SigmaSpaceScheduler
 {
     /// <summary>diffusers' class name, <c>_class_name</c> in <c>scheduler_config.json</c>.</summary>
     public const string DiffusersClassName = "HeunDiscreteScheduler";
 
-    private readonly float[] _alphasCumprod;
-    private float[]? _timesteps;
-    private float[]? _sigmas;
-    private Tensor? _timestepsTensor;
-    private int? _stepIndex;
     // State between the two calls of a step: d_i, Δσ and x_i (detached from dispose scopes, owned here).
     private Tensor? _prevDerivative;
     private Tensor? _prevSample;
@@ -99,50 +94,22 @@ public sealed class HeunDiscreteScheduler : IScheduler, IDisposable
     /// <summary>Builds the scheduler.</summary>
     /// <exception cref="ArgumentException">An invalid option (the message names the diffusers key).</exception>
     public HeunDiscreteScheduler(HeunDiscreteSchedulerOptions options)
+        : base(new NoiseSchedule(Validated(options).Schedule), options.TimestepSpacing, finiteTerminalSnr: false)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        SchedulerGuards.CheckDefined(options.PredictionType, "prediction_type");
-        SchedulerGuards.CheckDefined(options.TimestepSpacing, "timestep_spacing");
-        if (options.UseKarrasSigmas && options.UseExponentialSigmas)
-            throw new ArgumentException("Only one of use_karras_sigmas and use_exponential_sigmas can be set.", "use_karras_sigmas");
-        SchedulerGuards.CheckRange(options.ClipSampleRange, double.Epsilon, double.MaxValue, "clip_sample_range");
-        ArgumentOutOfRangeException.ThrowIfNegative(options.StepsOffset, "steps_offset");
-        if (options.Schedule.RescaleBetasZeroSnr)
-            throw new ArgumentException("HeunDiscreteScheduler has no zero-terminal-SNR variant (σ_T would be infinite).", "rescale_betas_zero_snr");
         Options = options;
-        Schedule = new NoiseSchedule(options.Schedule);
-        _alphasCumprod = Schedule.AlphasCumprod;
     }
 
     /// <summary>The options.</summary>
     public HeunDiscreteSchedulerOptions Options { get; }
 
-    /// <summary>The training schedule.</summary>
-    public NoiseSchedule Schedule { get; }
-
-    /// <summary>ᾱ_t as this scheduler uses it.</summary>
-    public IReadOnlyList<float> AlphasCumprod => _alphasCumprod;
-
-    /// <summary>The interleaved σ of the rollout (2N values, ending in 0).</summary>
-    public IReadOnlyList<float> Sigmas => _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
-
     /// <inheritdoc/>
-    public int NumTrainTimesteps => Schedule.NumTrainTimesteps;
-
-    /// <inheritdoc/>
-    public Tensor Timesteps => _timestepsTensor ?? throw new InvalidOperationException("Call SetTimesteps first.");
-
-    /// <inheritdoc/>
-    public double InitNoiseSigma => DiscreteSigmaSchedule.InitNoiseSigma(_sigmas ?? throw new InvalidOperationException("Call SetTimesteps first."), Options.TimestepSpacing);
-
-    /// <inheritdoc/>
-    public int Order => 2;
+    public override int Order => 2;
 
     /// <summary>True when the next <see cref="Step"/> is the first (Euler) half of a step.</summary>
     public bool StateInFirstOrder => _prevDerivative is null;
 
     /// <inheritdoc/>
-    public void SetTimesteps(int numInferenceSteps)
+    public override void SetTimesteps(int numInferenceSteps)
     {
         var grid = Options.UseKarrasSigmas ? SigmaGridKind.Karras : Options.UseExponentialSigmas ? SigmaGridKind.Exponential : SigmaGridKind.Timesteps;
         var (timesteps, sigmas) = DiscreteSigmaSchedule.Build(_alphasCumprod, Options.TimestepSpacing, numInferenceSteps, Options.StepsOffset, grid: grid);
@@ -160,24 +127,11 @@ public sealed class HeunDiscreteScheduler : IScheduler, IDisposable
             interleavedTimesteps.Add(timesteps[i]);
             interleavedTimesteps.Add(timesteps[i]);
         }
-        _timesteps = interleavedTimesteps.ToArray();
-        _sigmas = interleavedSigmas.ToArray();
-        _stepIndex = null;
-        ResetState();
-        _timestepsTensor?.Dispose();
-        _timestepsTensor = SchedulerGuards.OwnedTimesteps(_timesteps.Select(t => (double)t));
+        UseGrid(interleavedTimesteps.ToArray(), interleavedSigmas.ToArray());
     }
 
     /// <inheritdoc/>
-    public Tensor ScaleModelInput(Tensor sample, double timestep)
-    {
-        ArgumentNullException.ThrowIfNull(sample);
-        float sigma = Sigmas[EnsureStepIndex(timestep)];
-        return sample / MathF.Sqrt(sigma * sigma + 1f);
-    }
-
-    /// <inheritdoc/>
-    public SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
+    public override SchedulerStepOutput Step(Tensor modelOutput, double timestep, Tensor sample, INoiseSource? noise = null)
     {
         SchedulerGuards.CheckStepInputs(modelOutput, sample);
         var sigmas = _sigmas ?? throw new InvalidOperationException("Call SetTimesteps first.");
@@ -225,19 +179,8 @@ public sealed class HeunDiscreteScheduler : IScheduler, IDisposable
         return new SchedulerStepOutput(prev.MoveToOuterDisposeScope(), x0.MoveToOuterDisposeScope());
     }
 
-    /// <inheritdoc/>
-    public Tensor AddNoise(Tensor originalSamples, Tensor noise, Tensor timesteps) =>
-        SigmaSpace.AddNoise(originalSamples, noise, timesteps, _timesteps, _sigmas);
-
-    /// <summary>Releases the state kept between the two calls of a step and the timesteps tensor.</summary>
-    public void Dispose()
-    {
-        ResetState();
-        _timestepsTensor?.Dispose();
-        _timestepsTensor = null;
-    }
-
-    private void ResetState()
+    /// <summary>Drops d_i, Δσ and x_i kept between the two calls of a step.</summary>
+    private protected override void ResetState()
     {
         _prevDerivative?.Dispose();
         _prevSample?.Dispose();
@@ -245,12 +188,17 @@ public sealed class HeunDiscreteScheduler : IScheduler, IDisposable
         _prevSample = null;
     }
 
-    private int EnsureStepIndex(double timestep)
+    private static HeunDiscreteSchedulerOptions Validated(HeunDiscreteSchedulerOptions options)
     {
-        if (_stepIndex is { } index)
-            return index;
-        var timesteps = _timesteps ?? throw new InvalidOperationException("Call SetTimesteps first.");
-        _stepIndex = SchedulerGuards.IndexForTimestep(timesteps, timestep);
-        return _stepIndex.Value;
+        ArgumentNullException.ThrowIfNull(options);
+        SchedulerGuards.CheckDefined(options.PredictionType, "prediction_type");
+        SchedulerGuards.CheckDefined(options.TimestepSpacing, "timestep_spacing");
+        if (options.UseKarrasSigmas && options.UseExponentialSigmas)
+            throw new ArgumentException("Only one of use_karras_sigmas and use_exponential_sigmas can be set.", "use_karras_sigmas");
+        SchedulerGuards.CheckRange(options.ClipSampleRange, double.Epsilon, double.MaxValue, "clip_sample_range");
+        ArgumentOutOfRangeException.ThrowIfNegative(options.StepsOffset, "steps_offset");
+        if (options.Schedule.RescaleBetasZeroSnr)
+            throw new ArgumentException("HeunDiscreteScheduler has no zero-terminal-SNR variant (σ_T would be infinite).", "rescale_betas_zero_snr");
+        return options;
     }
 }

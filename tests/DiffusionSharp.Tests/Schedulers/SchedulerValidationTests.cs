@@ -30,6 +30,24 @@ public sealed class SchedulerValidationTests
     }
 
     [Theory]
+    [InlineData(SamplerKind.Ddpm)]
+    [InlineData(SamplerKind.Ddim)]
+    [InlineData(SamplerKind.EulerDiscrete)]
+    [InlineData(SamplerKind.EulerAncestralDiscrete)]
+    [InlineData(SamplerKind.HeunDiscrete)]
+    [InlineData(SamplerKind.DpmSolverMultistep)]
+    [InlineData(SamplerKind.UniPcMultistep)]
+    public void EverySchedulerReleasesItsTimestepsTensor(SamplerKind kind)
+    {
+        var s = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
+        s.SetTimesteps(10);
+        var timesteps = s.Timesteps;
+        var disposable = Assert.IsAssignableFrom<IDisposable>(s);
+        disposable.Dispose();
+        Assert.True(timesteps.IsInvalid, $"{kind}: the timesteps tensor is still alive after Dispose");
+    }
+
+    [Theory]
     [MemberData(nameof(Kinds))]
     public void NonFiniteModelOutputIsAnArgumentErrorNotACrash(SamplerKind kind)
     {
