@@ -13,6 +13,7 @@ public sealed class HeunDiscreteSchedulerTests(ITestOutputHelper output)
     {
         using var fx = SchedulerFixture.Load(name);
         using var scheduler = new HeunDiscreteScheduler(HeunDiscreteSchedulerOptions.FromDiffusersConfig(fx.Config));
+        fx.AssertWrittenConfigMatches(scheduler.Options.ToDiffusersConfig());
         fx.AssertScheduleClose(scheduler.AlphasCumprod.Select(a => (double)a).ToArray(), SchedulerFixture.ToDoubles(fx.AlphasCumprod), "alphas_cumprod");
         scheduler.SetTimesteps(fx.NumInferenceSteps);
         Rollout.Check(fx, scheduler, scheduler.Sigmas.Select(s => (double)s).ToArray());

@@ -253,6 +253,29 @@ public sealed class SchedulerFixture : IDisposable
     public string Summary() =>
         $"{Name}: worst max|a-b|/max(1,|e|) = {WorstScaledError:E2} at {WorstAt}; amplification {Conditioning.Amplification:G3}{(Conditioning.IllConditioned ? " (ill-conditioned)" : "")}";
 
+    /// <summary>
+    /// Every key of <paramref name="written"/> (our options' <c>ToDiffusersConfig()</c>) exists in this case's diffusers
+    /// config with the same value; numbers compare as doubles, arrays element by element.
+    /// </summary>
+    public void AssertWrittenConfigMatches(System.Text.Json.Nodes.JsonObject written)
+    {
+        foreach (var (key, value) in written)
+        {
+            Assert.True(Config.TryGetProperty(key, out var expected), $"{Name}: wrote key '{key}' that diffusers does not have");
+            var actual = JsonDocument.Parse(value?.ToJsonString() ?? "null").RootElement;
+            Assert.True(ConfigValueEquals(expected, actual), $"{Name}: '{key}' is {actual.GetRawText()}, diffusers has {expected.GetRawText()}");
+        }
+    }
+
+    private static bool ConfigValueEquals(JsonElement a, JsonElement b) => (a.ValueKind, b.ValueKind) switch
+    {
+        (JsonValueKind.Number, JsonValueKind.Number) => a.GetDouble() == b.GetDouble(),
+        (JsonValueKind.Array, JsonValueKind.Array) => a.GetArrayLength() == b.GetArrayLength()
+            && a.EnumerateArray().Zip(b.EnumerateArray()).All(p => ConfigValueEquals(p.First, p.Second)),
+        (JsonValueKind.String, JsonValueKind.String) => a.GetString() == b.GetString(),
+        _ => a.ValueKind == b.ValueKind && a.GetRawText() == b.GetRawText(),
+    };
+
     /// <summary>Asserts |a_i − e_i| ≤ rtol·|e_i| (+ a float32 ulp floor for zeros) element by element.</summary>
     public void AssertScheduleClose(ReadOnlySpan<double> actual, ReadOnlySpan<double> expected, string what, double rtol = ScheduleRtol)
     {
