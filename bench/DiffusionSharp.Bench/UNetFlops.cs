@@ -69,26 +69,19 @@ internal static class UNetFlops
                 total += Attention(batch, m, c.HeadDimFor((int)m), h * w);
             total += Resnet(c, batch, m, m, emb, h, w);
         }
-        var reversed = ch.Reverse().ToArray();
-        output = reversed[0];
-        for (int i = 0; i < reversed.Length; i++)
+        foreach (var up in c.UpBlocks())
         {
-            long prev = output;
-            output = reversed[i];
-            long input = reversed[Math.Min(i + 1, reversed.Length - 1)];
-            int layers = c.LayersPerBlock + 1;
-            for (int j = 0; j < layers; j++)
+            for (int j = 0; j < up.Layers; j++)
             {
-                long skip = j == layers - 1 ? input : output;
-                long resnetIn = j == 0 ? prev : output;
-                total += Resnet(c, batch, resnetIn + skip, output, emb, h, w);
-                if (c.UpBlockTypes[i] == UNetUpBlockType.AttnUpBlock2D)
-                    total += Attention(batch, output, c.HeadDimFor((int)output), h * w);
+                var (hidden, skip) = up.ResnetInput(j);
+                total += Resnet(c, batch, hidden + skip, up.Output, emb, h, w);
+                if (c.UpBlockTypes[up.Index] == UNetUpBlockType.AttnUpBlock2D)
+                    total += Attention(batch, up.Output, c.HeadDimFor((int)up.Output), h * w);
             }
-            if (i < reversed.Length - 1)
+            if (up.Level > 0)
             {
                 (h, w) = (2 * h, 2 * w);
-                total += Conv(batch, output, output, 3, h, w);
+                total += Conv(batch, up.Output, up.Output, 3, h, w);
             }
         }
         total += Conv(batch, c0, c.OutChannels, 3, h, w);

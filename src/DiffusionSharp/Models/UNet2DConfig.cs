@@ -200,6 +200,24 @@ public sealed record UNet2DConfig
     public int HeadDimFor(int channels) => AttentionHeadDim ?? channels;
 
     /// <summary>
+    /// The widths of the up path as diffusers builds it, deepest block first (<c>up_blocks.0</c> runs at the last
+    /// level). The model's constructor, <see cref="UNet2DModel.LargestActivationPerSample"/> and the benchmark's FLOP
+    /// count all walk the up path through this one description.
+    /// </summary>
+    public IEnumerable<UpBlockWidths> UpBlocks()
+    {
+        var ch = BlockOutChannels;
+        long output = ch[^1];
+        for (int i = 0; i < ch.Length; i++)
+        {
+            int level = ch.Length - 1 - i;
+            long previous = output;
+            output = ch[level];
+            yield return new UpBlockWidths(i, level, Skip: ch[Math.Max(level - 1, 0)], previous, output, LayersPerBlock + 1);
+        }
+    }
+
+    /// <summary>
     /// Checks the values that would make diffusers' constructor fail or build a different network; returns the config
     /// key and a reason for the first problem, or <c>null</c> when the config is valid.
     /// </summary>
@@ -330,4 +348,23 @@ public sealed record UNet2DConfig
         if (FindProblem() is { } p)
             throw new ArgumentException($"invalid UNet2DModel config: {p.Key}: {p.Reason}");
     }
+}
+
+/// <summary>
+/// One up block's widths: it runs at <paramref name="Level"/> (resolution ÷ 2^level) with <paramref name="Output"/>
+/// channels and <paramref name="Layers"/> residual blocks (diffusers' layers_per_block + 1). Residual block j takes the
+/// hidden state (<paramref name="Previous"/>, the block below's width, for j = 0; <paramref name="Output"/> after)
+/// concatenated with a skip connection (<paramref name="Output"/> wide, except the last one's, <paramref name="Skip"/>:
+/// the skip from the level above's down block).
+/// </summary>
+/// <param name="Index">i of <c>up_blocks.i</c>.</param>
+/// <param name="Level">The down level whose resolution this block runs at.</param>
+/// <param name="Skip">Width of the last residual block's skip connection.</param>
+/// <param name="Previous">Width of the incoming hidden state.</param>
+/// <param name="Output">This block's width.</param>
+/// <param name="Layers">Residual blocks.</param>
+public sealed record UpBlockWidths(int Index, int Level, long Skip, long Previous, long Output, int Layers)
+{
+    /// <summary>Residual block <paramref name="j"/>'s input: the hidden state's and the concatenated skip's channels.</summary>
+    public (long Hidden, long Skip) ResnetInput(int j) => (j == 0 ? Previous : Output, j == Layers - 1 ? Skip : Output);
 }

@@ -89,15 +89,10 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
                 config.HeadDimFor(ch[^1]), config.AttnNormNumGroups);
         }
         _upBlocks = new ModuleList<UNetUpBlock2D>();
-        var reversed = ch.Reverse().ToArray();
-        output = reversed[0];
-        for (int i = 0; i < reversed.Length; i++)
+        foreach (var up in config.UpBlocks())
         {
-            long prev = output;
-            output = reversed[i];
-            long input = reversed[Math.Min(i + 1, reversed.Length - 1)];
-            _upBlocks.Add(new UNetUpBlock2D(_ctx, $"up_blocks.{i}", config.UpBlockTypes[i], config.LayersPerBlock + 1, input, prev, output, rs,
-                addUpsample: i < reversed.Length - 1, config.UpsampleType, config.HeadDimFor((int)output)));
+            _upBlocks.Add(new UNetUpBlock2D(_ctx, $"up_blocks.{up.Index}", config.UpBlockTypes[up.Index], up, rs,
+                addUpsample: up.Level > 0, config.UpsampleType, config.HeadDimFor((int)up.Output)));
         }
         _convNormOut = Ops.NewGroupNorm(config.NormNumGroups, c0, config.NormEps);
         _convAct = nn.SiLU();
@@ -226,19 +221,13 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
         long largest = 0;
         for (int level = 0; level < levels; level++)
             largest = Math.Max(largest, ch[level] * (height >> level) * (width >> level));
-        long output = ch[^1];
-        for (int i = 0; i < levels; i++)
+        foreach (var up in Config.UpBlocks())
         {
-            int level = levels - 1 - i;                        // up block i runs at the resolution of that level
-            long prev = output;
-            output = ch[level];
-            long input = ch[Math.Max(level - 1, 0)];
-            long pixels = (height >> level) * (width >> level);
-            for (int j = 0; j <= Config.LayersPerBlock; j++)
+            long pixels = (height >> up.Level) * (width >> up.Level);
+            for (int j = 0; j < up.Layers; j++)
             {
-                long resnetIn = j == 0 ? prev : output;
-                long skip = j == Config.LayersPerBlock ? input : output;
-                largest = Math.Max(largest, (resnetIn + skip) * pixels);
+                var (hidden, skip) = up.ResnetInput(j);
+                largest = Math.Max(largest, (hidden + skip) * pixels);
             }
         }
         return largest;

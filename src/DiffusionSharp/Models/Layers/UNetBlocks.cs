@@ -138,16 +138,13 @@ internal sealed class UNetUpBlock2D : nn.Module<Tensor, Tensor[], Tensor?, Tenso
     /// <param name="ctx">Shared layer state.</param>
     /// <param name="path">Module path.</param>
     /// <param name="type">Block kind.</param>
-    /// <param name="numLayers">Residual blocks (diffusers passes layers_per_block + 1).</param>
-    /// <param name="inChannels">Channels of the deepest skip this block consumes (the level below's width).</param>
-    /// <param name="prevOutputChannels">Channels of the incoming hidden state.</param>
-    /// <param name="outChannels">This level's width.</param>
+    /// <param name="widths">The block's widths and residual-block count (<see cref="UNet2DConfig.UpBlocks"/>).</param>
     /// <param name="rs">Residual block settings.</param>
     /// <param name="addUpsample">Whether to upsample at the end.</param>
     /// <param name="upsampleType">Upsampler of attention blocks.</param>
     /// <param name="headDim">Attention head dim.</param>
-    public UNetUpBlock2D(LayerContext ctx, string path, UNetUpBlockType type, int numLayers, long inChannels, long prevOutputChannels,
-        long outChannels, ResnetSettings rs, bool addUpsample, ResamplingType upsampleType, long headDim)
+    public UNetUpBlock2D(LayerContext ctx, string path, UNetUpBlockType type, UpBlockWidths widths, ResnetSettings rs, bool addUpsample,
+        ResamplingType upsampleType, long headDim)
         : base(nameof(UNetUpBlock2D))
     {
         _ctx = ctx;
@@ -155,11 +152,11 @@ internal sealed class UNetUpBlock2D : nn.Module<Tensor, Tensor[], Tensor?, Tenso
         _resnets = new ModuleList<ResnetBlock2D>();
         if (type == UNetUpBlockType.AttnUpBlock2D)
             _attentions = new ModuleList<SpatialSelfAttention>();
-        for (int i = 0; i < numLayers; i++)
+        long outChannels = widths.Output;
+        for (int i = 0; i < widths.Layers; i++)
         {
-            long skipChannels = i == numLayers - 1 ? inChannels : outChannels;
-            long resnetIn = i == 0 ? prevOutputChannels : outChannels;
-            _resnets.Add(new ResnetBlock2D(ctx, $"{path}.resnets.{i}", resnetIn + skipChannels, outChannels, rs.TembChannels, rs.Groups,
+            var (hidden, skip) = widths.ResnetInput(i);
+            _resnets.Add(new ResnetBlock2D(ctx, $"{path}.resnets.{i}", hidden + skip, outChannels, rs.TembChannels, rs.Groups,
                 rs.Eps, rs.Dropout, rs.Act, rs.TimeScaleShift, 1.0));
             _attentions?.Add(new SpatialSelfAttention(ctx, $"{path}.attentions.{i}", outChannels, headDim, rs.Groups, rs.Eps, 1.0));
         }
