@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using DiffusionSharp.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,8 +24,7 @@ internal static class GcRaceBenchmark
         int threads = BenchModel.ApplyThreads(args);
         args.RejectUnused();
 
-        string? marker = typeof(Tensor).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .FirstOrDefault(a => a.Key == "DiffusionSharp.GcKeepAlive")?.Value;
+        int? patchedMethods = TorchRuntime.KeepAlivePatchedMethods;
         bool stop = false;
         var noise = Enumerable.Range(0, busy + 1).Select(k => new Thread(() =>
         {
@@ -75,7 +74,7 @@ internal static class GcRaceBenchmark
 
         Measure.Emit(new JsonObject
         {
-            ["impl"] = "ours", ["mode"] = "gcrace", ["keepalive_patch"] = marker is not null, ["patched_methods"] = marker,
+            ["impl"] = "ours", ["mode"] = "gcrace", ["keepalive_patch"] = patchedMethods is not null, ["patched_methods"] = patchedMethods,
             ["seconds"] = seconds, ["busy_threads"] = busy, ["threads"] = threads, ["ops"] = ops, ["failures"] = failures,
             ["gen0_collections"] = GC.CollectionCount(0), ["first_error"] = firstError,
         });
