@@ -39,15 +39,17 @@ public sealed class CliTests : IDisposable
         Assert.Contains(missing, SingleLine(output));
     }
 
-    [Fact]
-    public void UnknownSamplerNamesTheChoices()
+    [Theory]
+    [InlineData("--sampler", "plms", "dpm++")]
+    [InlineData("--precision", "fp16", "bf16")]
+    public void UnknownChoiceIsOneLineNamingTheChoices(string option, string value, string aChoice)
     {
         string model = Path.Combine(TestPaths.UNet2D, "tiny");
-        var (code, output) = CliRunner.Run("sample", "--model", model, "--sampler", "plms", "--out", Temp("o"));
+        var (code, output) = CliRunner.Run("sample", "--model", model, option, value, "--out", Temp("o"));
         Assert.Equal(1, code);
         var line = SingleLine(output);
-        Assert.Contains("plms", line);
-        Assert.Contains("dpm++", line);
+        Assert.Contains(value, line);
+        Assert.Contains(aChoice, line);
     }
 
     [Fact]
@@ -89,17 +91,6 @@ public sealed class CliTests : IDisposable
         Assert.Equal(0, code);
         Assert.Contains("keep-alive rewrite", output);
         Assert.Contains($"present ({DiffusionSharp.Runtime.TorchRuntime.KeepAlivePatchedMethods} methods)", output);
-    }
-
-    [Fact]
-    public void UnknownPrecisionIsOneLineNamingTheChoices()
-    {
-        string model = Path.Combine(TestPaths.UNet2D, "tiny");
-        var (code, output) = CliRunner.Run("sample", "--model", model, "--precision", "fp16", "--out", Temp("o"));
-        Assert.Equal(1, code);
-        var line = SingleLine(output);
-        Assert.Contains("fp16", line);
-        Assert.Contains("bf16", line);
     }
 
     [Fact]
