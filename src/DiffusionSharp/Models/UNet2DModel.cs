@@ -1,6 +1,7 @@
 using DiffusionSharp.Denoisers;
 using DiffusionSharp.Models.Diffusers;
 using DiffusionSharp.Models.Layers;
+using DiffusionSharp.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -19,7 +20,7 @@ namespace DiffusionSharp.Models;
 /// <para>Parameters are float32; <see cref="Precision"/> chooses bfloat16 products. Convolutions go through
 /// <see cref="CpuConvolution"/>, which avoids libtorch's wrong oneDNN CPU kernels.</para>
 /// </remarks>
-public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, IDiffusionNetwork
+public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, IDiffusionNetwork, ITrainableModel
 {
     // Registration order = state_dict order = diffusers' order. diffusers registers the (empty) up_blocks list
     // before it assigns the mid block, so mid_block's keys follow up_blocks'.
@@ -264,6 +265,29 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
                 classLabels?.narrow(0, start, length)));
         }
         return cat(outputs, 0).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    nn.Module ITrainableModel.Module => this;
+
+    /// <inheritdoc/>
+    string ITrainableModel.ClassName => DiffusersUNet2DConfig.ClassName;
+
+    /// <inheritdoc/>
+    /// <remarks>The last class embedding when the model has them (trained with label dropout, it means "no class").</remarks>
+    public long? NullClassLabel => Config.NumClassEmbeds is { } n ? n - 1 : null;
+
+    /// <inheritdoc/>
+    public string ConfigJson() => DiffusersUNet2DConfig.ToJson(Config);
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The sample shape is not [C, H, W].</exception>
+    public int ChunkSizeFor(long batch, IReadOnlyList<long> sampleShape)
+    {
+        ArgumentNullException.ThrowIfNull(sampleShape);
+        if (sampleShape.Count != 3)
+            throw new ArgumentException($"a UNet2DModel takes samples [C, H, W], not [{string.Join(", ", sampleShape)}]", nameof(sampleShape));
+        return AutoChunkSize(batch, sampleShape[1], sampleShape[2]);
     }
 
     /// <summary>Loads a diffusers folder (<c>config.json</c> + <c>diffusion_pytorch_model.safetensors</c>).</summary>

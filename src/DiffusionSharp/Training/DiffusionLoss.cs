@@ -1,5 +1,7 @@
+using DiffusionSharp.Data;
 using DiffusionSharp.Denoisers;
 using DiffusionSharp.Schedules;
+using DiffusionSharp.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,15 +10,18 @@ namespace DiffusionSharp.Training;
 /// <summary>
 /// The denoising training objective (Ho et al. 2020, Algorithm 1) for a discrete variance-preserving schedule:
 /// t ~ U{0..T−1}, ε ~ N(0, I), x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε, and a weighted MSE between the network's output and its target
-/// (ε, x₀, or v = √ᾱ_t·ε − √(1−ᾱ_t)·x₀ from Salimans &amp; Ho 2022). Weights are defined on the x₀ error and converted to the
-/// target in use, since ‖x̂₀−x₀‖² = ‖ε̂−ε‖²/SNR = ‖v̂−v‖²/(SNR+1).
+/// (ε, x₀, or v = √ᾱ_t·ε − √(1−ᾱ_t)·x₀ from Salimans &amp; Ho 2022), through <see cref="Parameterization"/>. Weights are
+/// defined on the x₀ error (<see cref="LossWeights"/>) and converted to the target in use, since
+/// ‖x̂₀−x₀‖² = ‖ε̂−ε‖²/SNR = ‖v̂−v‖²/(SNR+1). Samples may have any rank [B, C, …].
 /// </summary>
-public sealed class DiffusionLoss : IDisposable
+public sealed class DiffusionLoss : ITrainingObjective
 {
-    private readonly Tensor _alphasCumprod; // float64 [T]
+    private readonly Tensor _alphasCumprod; // float64 [T], on the CPU
+    private Tensor? _alphasOnDevice;
 
-    /// <summary>Creates the objective over <paramref name="schedule"/>.</summary>
-    public DiffusionLoss(NoiseSchedule schedule, PredictionType prediction, LossWeighting weighting, double snrGamma = 5.0, double sigmaData = 0.5)
+    /// <summary>Creates the objective over <paramref name="schedule"/>; <paramref name="labels"/> defaults to none.</summary>
+    public DiffusionLoss(NoiseSchedule schedule, PredictionType prediction, LossWeighting weighting, double snrGamma = 5.0, double sigmaData = 0.5,
+        LabelConditioning? labels = null)
     {
         ArgumentNullException.ThrowIfNull(schedule);
         if (snrGamma <= 0)
@@ -27,6 +32,7 @@ public sealed class DiffusionLoss : IDisposable
         Weighting = weighting;
         SnrGamma = snrGamma;
         SigmaData = sigmaData;
+        Labels = labels ?? LabelConditioning.None;
     }
 
     /// <summary>T, the number of training timesteps.</summary>
@@ -43,6 +49,24 @@ public sealed class DiffusionLoss : IDisposable
 
     /// <summary>σ_data of the EDM weighting.</summary>
     public double SigmaData { get; }
+
+    /// <summary>How class labels are used when the objective is driven by the <see cref="Trainer"/>.</summary>
+    public LabelConditioning Labels { get; }
+
+    /// <inheritdoc />
+    public string Description => $"{Prediction}, {Weighting} weighting";
+
+    /// <inheritdoc />
+    public IReadOnlyList<ObjectiveStage> Stages(ITrainableModel model) => ObjectiveSupport.SingleStage(model);
+
+    /// <inheritdoc />
+    public double Backward(ITrainableModel model, Batch batch, int stage, Generator generator, int chunkSize, double scale)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentOutOfRangeException.ThrowIfNotEqual(stage, 0);
+        return Backward(ObjectiveSupport.Network(model), batch.Samples, Labels.Enabled ? batch.Labels : null, generator,
+            Labels.Enabled ? Labels.Dropout : 0.0, model.NullClassLabel ?? -1, chunkSize, scale);
+    }
 
     /// <summary>
     /// The scalar loss for a batch. <paramref name="generator"/> draws t, ε (and the label dropout), so the same generator
@@ -66,56 +90,49 @@ public sealed class DiffusionLoss : IDisposable
     public double Backward(IDiffusionNetwork network, Tensor x0, Tensor? labels, Generator generator, double labelDropout, long nullClass,
         int chunkSize, double scale = 1.0)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         using var scope = torch.NewDisposeScope();
-        long batch = x0.shape[0];
         var draw = Draw(x0, labels, generator, labelDropout, nullClass);
-        double sum = 0;
-        foreach (var (start, length) in Models.BatchChunking.Ranges(batch, chunkSize))
-        {
-            using var chunkScope = torch.NewDisposeScope();
-            var part = new Draws(draw.Timesteps.narrow(0, start, length), draw.Noise.narrow(0, start, length),
-                draw.Labels?.narrow(0, start, length), draw.AlphaBar.narrow(0, start, length));
-            var chunkSum = WeightedErrors(network, x0.narrow(0, start, length), part).sum();
-            sum += chunkSum.item<float>();
-            (chunkSum * (scale / batch)).backward();
-        }
-        return sum / batch;
+        return ChunkedBackward.Run(x0.shape[0], chunkSize, scale,
+            (start, length) => WeightedErrors(network, x0.narrow(0, start, length), draw.Narrow(start, length)));
     }
 
-    private readonly record struct Draws(Tensor Timesteps, Tensor Noise, Tensor? Labels, Tensor AlphaBar);
+    private readonly record struct Draws(Tensor Timesteps, Tensor Noise, Tensor? Labels, Tensor AlphaBar)
+    {
+        public Draws Narrow(long start, long length) => new(Timesteps.narrow(0, start, length), Noise.narrow(0, start, length),
+            Labels?.narrow(0, start, length), AlphaBar.narrow(0, start, length));
+    }
 
     private Draws Draw(Tensor x0, Tensor? labels, Generator generator, double labelDropout, long nullClass)
     {
         long batch = x0.shape[0];
-        var t = torch.randint(0, NumTrainTimesteps, [batch], dtype: ScalarType.Int64, generator: generator);
-        var noise = torch.randn(x0.shape, dtype: x0.dtype, generator: generator);
-        if (labels is not null && labelDropout > 0)
+        var t = torch.randint(0, NumTrainTimesteps, [batch], dtype: ScalarType.Int64, device: x0.device, generator: generator);
+        var noise = torch.randn(x0.shape, dtype: x0.dtype, device: x0.device, generator: generator);
+        if (labels is not null)
+            labels = ObjectiveSupport.DropLabels(labels, new LabelConditioning(true, labelDropout), nullClass, generator);
+        return new Draws(t, noise, labels, AlphasOn(x0.device).index_select(0, t)); // ᾱ in float64 [B]
+    }
+
+    private Tensor AlphasOn(Device device)
+    {
+        if (device.type == DeviceType.CPU)
+            return _alphasCumprod;
+        if (_alphasOnDevice is null || _alphasOnDevice.device != device)
         {
-            var drop = torch.rand([batch], generator: generator).lt(labelDropout);
-            labels = torch.where(drop, torch.full_like(labels, nullClass), labels);
+            _alphasOnDevice?.Dispose();
+            _alphasOnDevice = _alphasCumprod.to(device).DetachFromDisposeScope();
         }
-        return new Draws(t, noise, labels, _alphasCumprod.index_select(0, t)); // ᾱ in float64 [B]
+        return _alphasOnDevice;
     }
 
     /// <summary>Per-sample weighted MSE [B] of the network's output against the target, for drawn t and ε.</summary>
     private Tensor WeightedErrors(IDiffusionNetwork network, Tensor x0, Draws draw)
     {
-        var abar = draw.AlphaBar;
-        var sqrtA = abar.sqrt().to(x0.dtype).view(-1, 1, 1, 1);
-        var sqrtOneMinusA = (1.0 - abar).sqrt().to(x0.dtype).view(-1, 1, 1, 1);
-        var noise = draw.Noise;
-        var xt = sqrtA * x0 + sqrtOneMinusA * noise;
-        var target = Prediction switch
-        {
-            PredictionType.Epsilon => noise,
-            PredictionType.Sample => x0,
-            PredictionType.VPrediction => sqrtA * noise - sqrtOneMinusA * x0,
-            _ => throw new ArgumentOutOfRangeException(nameof(Prediction)),
-        };
+        var scales = NoiseScales.FromAlphaBar(draw.AlphaBar, x0);
+        var xt = Parameterization.Noised(x0, draw.Noise, scales);
+        var target = Parameterization.Target(Prediction, x0, draw.Noise, scales);
         var output = network.Predict(xt, draw.Timesteps, draw.Labels);
-        var perSample = (output.to(ScalarType.Float32) - target.to(ScalarType.Float32)).square().mean([1, 2, 3]);
-        return perSample * TargetWeights(abar).to(ScalarType.Float32);
+        var perSample = PerRow.Mean((output.to(ScalarType.Float32) - target.to(ScalarType.Float32)).square());
+        return perSample * TargetWeights(draw.AlphaBar).to(ScalarType.Float32);
     }
 
     /// <summary>Per-sample weights on the target's MSE for the given ᾱ_t (float64 in, float64 out).</summary>
@@ -124,13 +141,7 @@ public sealed class DiffusionLoss : IDisposable
         var snr = alphaBar / (1.0 - alphaBar);
         if (Weighting == LossWeighting.Uniform)
             return torch.ones_like(snr);
-        var xWeight = Weighting switch
-        {
-            LossWeighting.MinSnr => snr.clamp(max: SnrGamma),
-            // λ(σ) = (σ² + σ_d²)/(σ·σ_d)², σ² = 1/SNR.
-            LossWeighting.Edm => (snr.reciprocal() + SigmaData * SigmaData) * snr / (SigmaData * SigmaData),
-            _ => throw new ArgumentOutOfRangeException(nameof(Weighting)),
-        };
+        var xWeight = LossWeights.OnSample(Weighting, snr, SnrGamma, SigmaData);
         return Prediction switch
         {
             PredictionType.Epsilon => xWeight / snr,
@@ -141,5 +152,9 @@ public sealed class DiffusionLoss : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _alphasCumprod.Dispose();
+    public void Dispose()
+    {
+        _alphasCumprod.Dispose();
+        _alphasOnDevice?.Dispose();
+    }
 }

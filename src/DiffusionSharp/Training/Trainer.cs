@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using DiffusionSharp.Data;
 using DiffusionSharp.IO;
-using DiffusionSharp.Models;
-using DiffusionSharp.Schedules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -28,14 +27,25 @@ public sealed class TrainingDivergedException(int step, double loss)
     public int Step { get; } = step;
 }
 
+/// <summary>What a trainer runs with besides its options: the objective, the device and the run's description.</summary>
+/// <param name="Objective">The objective; null builds it from the options (<see cref="TrainingOptions.CreateObjective"/>).
+/// The trainer owns and disposes it.</param>
+/// <param name="Device">Where the model, the batches and the training generator live (default CPU).</param>
+/// <param name="Description">What the caller records in <c>run.json</c> beside the options (model, data, …); on resume,
+/// null keeps the stored one.</param>
+public sealed record TrainerSetup(ITrainingObjective? Objective = null, Device? Device = null, JsonNode? Description = null);
+
 /// <summary>
-/// The training loop: AdamW with warm-up + cosine decay, gradient accumulation and clipping, an EMA copy of the network,
-/// atomic checkpoints (diffusers folders + optimizer, EMA and RNG state) and exact resumption.
+/// The training loop over any <see cref="ITrainableModel"/> and <see cref="ITrainingObjective"/>: AdamW (one per objective
+/// stage) with warm-up + cosine decay, gradient accumulation and clipping, an EMA copy of the model, chunked
+/// forward/backward, bf16, atomic checkpoints (model folders + optimizer, EMA and RNG state), exact resumption, a
+/// checkpoint on cancellation (Ctrl-C) and <c>log.csv</c>.
 /// </summary>
 /// <remarks>
-/// Run folder layout: <c>run.json</c> (options), <c>log.csv</c> (one line per step), <c>checkpoints/step-NNNNNNNN/</c>
-/// holding <c>model/</c> and <c>ema/</c> (each a diffusers UNet2DModel folder), <c>optimizer.bin</c> and
-/// <c>training_state.json</c>, and <c>checkpoints/latest</c> naming the newest complete one. A checkpoint is written into a
+/// Run folder layout: <c>run.json</c> (options, plus the caller's <see cref="Description"/> under <c>description</c>),
+/// <c>log.csv</c> (one line per step), <c>checkpoints/step-NNNNNNNN/</c> holding <c>model/</c> and <c>ema/</c> (each a
+/// folder <see cref="TrainableModels.Load"/> reopens), <c>optimizer.bin</c> (<c>optimizer-NAME.bin</c> per stage when the
+/// objective has several) and <c>training_state.json</c>, and <c>checkpoints/latest</c> naming the newest complete one. A checkpoint is written into a
 /// temporary folder and renamed into place before <c>latest</c> is replaced (atomically), so a kill at any moment leaves the
 /// previous checkpoint current and intact.
 /// </remarks>
@@ -44,27 +54,40 @@ public sealed class Trainer : IDisposable
     /// <summary>The file under <c>checkpoints/</c> that names the newest complete checkpoint.</summary>
     public const string LatestFile = "latest";
 
+    /// <summary>The run's options file.</summary>
+    public const string RunFile = "run.json";
+
+    private const string DescriptionKey = "description";
+
     private readonly Data.DataLoader _loader;
     private IEnumerator<Batch>? _batches;
-    private readonly DiffusionLoss _loss;
-    private readonly AdamW _optimizer;
+    private readonly ITrainingObjective _objective;
+    private readonly IReadOnlyList<ObjectiveStage> _stages;
+    private readonly AdamW[] _optimizers;
     private readonly ExponentialMovingAverage _ema;
     private readonly Generator _generator;
     private readonly StreamWriter _log;
 
-    private Trainer(string runDir, TrainingOptions options, UNet2DModel model, UNet2DModel ema, ImageDataset data)
+    private Trainer(string runDir, TrainingOptions options, ITrainableModel model, ITrainableModel ema, SampleDataset data, TrainerSetup setup, JsonNode? description)
     {
         RunDirectory = runDir;
         Options = options;
+        Device = setup.Device ?? CPU;
+        Description = description;
+        model.Module.to(Device);
+        ema.Module.to(Device);
         Model = model;
         EmaModel = ema;
         int microBatch = options.BatchSize / options.GradientAccumulation;
         _loader = new Data.DataLoader(data, new DataLoaderOptions(microBatch, options.Seed, RandomHorizontalFlip: options.RandomFlip));
-        ChunkSize = options.ChunkSize > 0 ? Math.Min(options.ChunkSize, microBatch) : model.AutoChunkSize(microBatch, data.Height, data.Width);
-        _loss = new DiffusionLoss(new NoiseSchedule(options.Schedule), options.Prediction, options.Weighting, options.SnrGamma);
-        _optimizer = torch.optim.AdamW(model.parameters(), options.LearningRate, options.AdamBeta1, options.AdamBeta2, options.AdamEpsilon, options.WeightDecay);
-        _ema = new ExponentialMovingAverage(ema, model, options.EmaMaxDecay, power: options.EmaPower);
-        _generator = new Generator(unchecked((ulong)options.Seed * 2862933555777941757UL + 3037000493UL));
+        ChunkSize = options.ChunkSize > 0 ? Math.Min(options.ChunkSize, microBatch) : model.ChunkSizeFor(microBatch, data.SampleShape);
+        _objective = setup.Objective ?? options.CreateObjective();
+        _stages = _objective.Stages(model);
+        if (_stages.Count == 0 || _stages.Select(s => s.Name).Distinct(StringComparer.Ordinal).Count() != _stages.Count)
+            throw new ArgumentException("an objective needs at least one stage, with distinct names", nameof(setup));
+        _optimizers = _stages.Select(s => torch.optim.AdamW(s.Parameters, options.LearningRate, options.AdamBeta1, options.AdamBeta2, options.AdamEpsilon, options.WeightDecay)).ToArray();
+        _ema = new ExponentialMovingAverage(ema.Module, model.Module, options.EmaMaxDecay, power: options.EmaPower);
+        _generator = new Generator(unchecked((ulong)options.Seed * 2862933555777941757UL + 3037000493UL), Device);
         _log = new StreamWriter(new FileStream(Path.Combine(runDir, "log.csv"), FileMode.Append, FileAccess.Write, FileShare.Read));
         if (_log.BaseStream.Position == 0)
             _log.WriteLine("step,loss,lr,grad_norm,step_seconds");
@@ -76,17 +99,26 @@ public sealed class Trainer : IDisposable
     /// <summary>The run's options.</summary>
     public TrainingOptions Options { get; }
 
+    /// <summary>Where the model and the batches live.</summary>
+    public Device Device { get; }
+
+    /// <summary>What the caller stored in <c>run.json</c> beside the options (null if nothing).</summary>
+    public JsonNode? Description { get; }
+
+    /// <summary>The objective being minimised.</summary>
+    public ITrainingObjective Objective => _objective;
+
     /// <summary>
-    /// Images per forward/backward pass: <see cref="TrainingOptions.ChunkSize"/>, or the U-Net's automatic choice for
+    /// Samples per forward/backward pass: <see cref="TrainingOptions.ChunkSize"/>, or the model's automatic choice for
     /// this data when that is 0.
     /// </summary>
     public int ChunkSize { get; }
 
-    /// <summary>The network being trained.</summary>
-    public UNet2DModel Model { get; }
+    /// <summary>The model being trained.</summary>
+    public ITrainableModel Model { get; }
 
     /// <summary>The EMA copy of <see cref="Model"/>.</summary>
-    public UNet2DModel EmaModel { get; }
+    public ITrainableModel EmaModel { get; }
 
     /// <summary>Optimizer steps completed.</summary>
     public int Step { get; private set; }
@@ -95,7 +127,7 @@ public sealed class Trainer : IDisposable
     public event Action<TrainingProgress>? Progress;
 
     /// <summary>Called every <see cref="TrainingOptions.SampleEvery"/> steps with the EMA model (e.g. to draw a grid).</summary>
-    public event Action<int, UNet2DModel>? SampleRequested;
+    public event Action<int, ITrainableModel>? SampleRequested;
 
     /// <summary>Called after each checkpoint with its folder.</summary>
     public event Action<string>? CheckpointSaved;
@@ -103,52 +135,83 @@ public sealed class Trainer : IDisposable
     /// <summary>Test hook: runs between writing a checkpoint's files and publishing it (a throw simulates a kill mid-save).</summary>
     internal Action<string>? BeforeCheckpointPublish { get; set; }
 
-    /// <summary>Starts a new run in <paramref name="runDir"/> (which must not hold a run already).</summary>
-    public static Trainer Create(string runDir, TrainingOptions options, UNet2DConfig modelConfig, ImageDataset data)
+    /// <summary>
+    /// Starts a new run in <paramref name="runDir"/> (which must not hold a run already). <paramref name="createModel"/>
+    /// is called twice after seeding torch with <see cref="TrainingOptions.Seed"/>: the model, then its EMA copy; the
+    /// trainer owns both.
+    /// </summary>
+    public static Trainer Create(string runDir, TrainingOptions options, Func<ITrainableModel> createModel, SampleDataset data, TrainerSetup? setup = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(createModel);
+        ArgumentNullException.ThrowIfNull(data);
         options.Validate();
+        setup ??= new TrainerSetup();
         Directory.CreateDirectory(runDir);
-        if (File.Exists(Path.Combine(runDir, "run.json")))
+        if (File.Exists(Path.Combine(runDir, RunFile)))
             throw new InvalidOperationException($"{runDir}: already holds a run; resume it or choose another folder");
-        AtomicFile.WriteAllText(Path.Combine(runDir, "run.json"), JsonSerializer.Serialize(options, TrainingOptions.Json));
         torch.manual_seed(options.Seed);
-        var model = new UNet2DModel(modelConfig);
-        var ema = new UNet2DModel(modelConfig);
-        ema.eval();
+        var model = createModel();
+        var ema = createModel();
+        ema.Module.eval();
         model.Precision = options.Precision;
-        return new Trainer(runDir, options, model, ema, data);
+        WriteRunFile(runDir, options, setup.Description);
+        return new Trainer(runDir, options, model, ema, data, setup, setup.Description);
     }
 
-    /// <summary>Reopens the run in <paramref name="runDir"/> at its latest complete checkpoint.</summary>
-    /// <exception cref="InvalidDataException">No run, or no complete checkpoint.</exception>
-    public static Trainer Resume(string runDir, ImageDataset data, int? steps = null)
+    /// <summary>The options and description stored in a run's <c>run.json</c>.</summary>
+    /// <exception cref="InvalidDataException">No run, or a malformed file.</exception>
+    public static (TrainingOptions Options, JsonNode? Description) ReadRunFile(string runDir)
     {
-        string runJson = Path.Combine(runDir, "run.json");
+        string runJson = Path.Combine(runDir, RunFile);
         if (!File.Exists(runJson))
             throw new InvalidDataException($"{runJson}: no run to resume");
-        TrainingOptions options;
         try
         {
-            options = JsonSerializer.Deserialize<TrainingOptions>(File.ReadAllText(runJson), TrainingOptions.Json)
+            string text = File.ReadAllText(runJson);
+            var options = JsonSerializer.Deserialize<TrainingOptions>(text, TrainingOptions.Json)
                 ?? throw new InvalidDataException($"{runJson}: empty");
+            var description = JsonNode.Parse(text)?[DescriptionKey]?.DeepClone();
+            return (options, description);
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{runJson}: malformed ({e.Message})", e);
         }
-        if (steps is { } s && s != options.Steps)
-        {
-            options = options with { Steps = s };
-            AtomicFile.WriteAllText(runJson, JsonSerializer.Serialize(options, TrainingOptions.Json));
-        }
+    }
+
+    private static void WriteRunFile(string runDir, TrainingOptions options, JsonNode? description)
+    {
+        var node = JsonSerializer.SerializeToNode(options, TrainingOptions.Json)!.AsObject();
+        if (description is not null)
+            node[DescriptionKey] = description.DeepClone();
+        string text = node.ToJsonString(TrainingOptions.Json);
+        string path = Path.Combine(runDir, RunFile);
+        if (!File.Exists(path) || File.ReadAllText(path) != text)
+            AtomicFile.WriteAllText(path, text);
+    }
+
+    /// <summary>
+    /// Reopens the run in <paramref name="runDir"/> at its latest complete checkpoint, with its stored options, or with
+    /// <paramref name="options"/> when given (validated and written to <c>run.json</c> when they differ).
+    /// </summary>
+    /// <exception cref="InvalidDataException">No run, or no complete checkpoint.</exception>
+    public static Trainer Resume(string runDir, SampleDataset data, TrainingOptions? options = null, TrainerSetup? setup = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        setup ??= new TrainerSetup();
+        var (stored, storedDescription) = ReadRunFile(runDir);
+        var description = setup.Description ?? storedDescription;
         string checkpoint = LatestCheckpoint(runDir)
             ?? throw new InvalidDataException($"{runDir}: has no complete checkpoint to resume from");
-        var model = UNet2DModel.FromPretrained(Path.Combine(checkpoint, "model"));
-        var ema = UNet2DModel.FromPretrained(Path.Combine(checkpoint, "ema"));
-        ema.eval();
+        options ??= stored;
+        options.Validate();
+        WriteRunFile(runDir, options, description);
+        var model = TrainableModels.Load(Path.Combine(checkpoint, "model"));
+        var ema = TrainableModels.Load(Path.Combine(checkpoint, "ema"));
+        ema.Module.eval();
         model.Precision = options.Precision;
-        var trainer = new Trainer(runDir, options, model, ema, data);
+        var trainer = new Trainer(runDir, options, model, ema, data, setup, description);
         trainer.LoadState(checkpoint);
         return trainer;
     }
@@ -171,7 +234,7 @@ public sealed class Trainer : IDisposable
     public void Run(CancellationToken cancellationToken = default, int? stopAfter = null)
     {
         int target = stopAfter is { } n ? Math.Min(Options.Steps, Step + n) : Options.Steps;
-        Model.train();
+        Model.Module.train();
         while (Step < target)
         {
             if (cancellationToken.IsCancellationRequested)
@@ -192,38 +255,62 @@ public sealed class Trainer : IDisposable
         var watch = Stopwatch.StartNew();
         using var scope = NewDisposeScope();
         double lr = LearningRateSchedule.At(Step, Options.LearningRate, Options.WarmupSteps, Options.Steps, Options.MinLearningRateRatio);
-        foreach (var group in _optimizer.ParamGroups)
-            group.LearningRate = lr;
-        _optimizer.zero_grad();
-        double lossSum = 0;
-        for (int a = 0; a < Options.GradientAccumulation; a++)
+        // Every stage sees the same micro-batches (a GAN's discriminator and generator steps train on one batch).
+        var micro = new List<Batch>(Options.GradientAccumulation);
+        try
         {
-            using var microScope = NewDisposeScope();
-            _batches ??= _loader.Batches((long)Step * Options.GradientAccumulation).GetEnumerator();
-            _batches.MoveNext();
-            using var batch = _batches.Current;
-            var (x0, labels) = (batch.Images, batch.Labels);
-            double value = _loss.Backward(Model, x0, Options.ClassConditional ? labels : null, _generator,
-                Options.ClassConditional ? Options.LabelDropout : 0.0, NullClass, ChunkSize, 1.0 / Options.GradientAccumulation);
-            if (!double.IsFinite(value))
-                throw new TrainingDivergedException(Step + 1, value);   // before the optimizer step: the weights stay as they were
-            lossSum += value;
+            double firstLoss = 0, firstNorm = double.NaN;
+            for (int s = 0; s < _stages.Count; s++)
+            {
+                var optimizer = _optimizers[s];
+                foreach (var group in optimizer.ParamGroups)
+                    group.LearningRate = lr;
+                optimizer.zero_grad();
+                double lossSum = 0;
+                for (int a = 0; a < Options.GradientAccumulation; a++)
+                {
+                    using var microScope = NewDisposeScope();
+                    if (micro.Count <= a)
+                        micro.Add(NextBatch());
+                    double value = _objective.Backward(Model, OnDevice(micro[a]), s, _generator, ChunkSize, 1.0 / Options.GradientAccumulation);
+                    if (!double.IsFinite(value))
+                        throw new TrainingDivergedException(Step + 1, value);   // before the optimizer step: the weights stay as they were
+                    lossSum += value;
+                }
+                double norm = Options.GradientClip > 0
+                    ? nn.utils.clip_grad_norm_(_stages[s].Parameters, Options.GradientClip)
+                    : double.NaN;
+                optimizer.step();
+                if (s == 0)
+                    (firstLoss, firstNorm) = (lossSum / Options.GradientAccumulation, norm);
+            }
+            _ema.Update();
+            Step++;
+            double seconds = watch.Elapsed.TotalSeconds;
+            _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Step},{firstLoss:G6},{lr:G6},{firstNorm:G6},{seconds:F4}"));
+            _log.Flush(); // a line per step: cheap next to the step, and the log survives a kill
+            Progress?.Invoke(new TrainingProgress(Step, Options.Steps, firstLoss, lr, firstNorm, seconds));
         }
-        double norm = Options.GradientClip > 0
-            ? nn.utils.clip_grad_norm_(Model.parameters(), Options.GradientClip)
-            : double.NaN;
-        _optimizer.step();
-        _ema.Update();
-        Step++;
-        double meanLoss = lossSum / Options.GradientAccumulation;
-        double seconds = watch.Elapsed.TotalSeconds;
-        _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Step},{meanLoss:G6},{lr:G6},{norm:G6},{seconds:F4}"));
-        _log.Flush(); // a line per step: cheap next to the step, and the log survives a kill
-        Progress?.Invoke(new TrainingProgress(Step, Options.Steps, meanLoss, lr, norm, seconds));
+        finally
+        {
+            foreach (var b in micro)
+                b.Dispose();
+        }
     }
 
-    /// <summary>The label that stands for "no class" (classifier-free guidance's unconditional input).</summary>
-    public long NullClass => Model.Config.NumClassEmbeds is { } n ? n - 1 : -1;
+    private Batch NextBatch()
+    {
+        _batches ??= _loader.Batches((long)Step * Options.GradientAccumulation).GetEnumerator();
+        _batches.MoveNext();
+        return _batches.Current;
+    }
+
+    /// <summary>The batch on <see cref="Device"/> (the batch itself on the CPU; else copies owned by the current scope).</summary>
+    private Batch OnDevice(Batch batch) =>
+        Device.type == DeviceType.CPU ? batch : batch with { Samples = batch.Samples.to(Device), Labels = batch.Labels.to(Device) };
+
+    /// <summary>The label that stands for "no class" (classifier-free guidance's unconditional input), −1 when none.</summary>
+    public long NullClass => Model.NullClassLabel ?? -1;
 
     /// <summary>Writes a checkpoint for the current step and publishes it; returns its folder.</summary>
     public string SaveCheckpoint()
@@ -239,11 +326,15 @@ public sealed class Trainer : IDisposable
         Directory.CreateDirectory(temp);
         Model.SavePretrained(Path.Combine(temp, "model"));
         EmaModel.SavePretrained(Path.Combine(temp, "ema"));
-        AtomicFile.Write(Path.Combine(temp, "optimizer.bin"), s =>
+        for (int s = 0; s < _stages.Count; s++)
         {
-            using var writer = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true);
-            _optimizer.save_state_dict(writer);
-        });
+            var optimizer = _optimizers[s];
+            AtomicFile.Write(Path.Combine(temp, OptimizerFile(s)), stream =>
+            {
+                using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+                optimizer.save_state_dict(writer);
+            });
+        }
         var state = new TrainingState(Step, _ema.Updates, Options.Seed, Convert.ToBase64String(GeneratorState()));
         AtomicFile.WriteAllText(Path.Combine(temp, "training_state.json"), JsonSerializer.Serialize(state, TrainingOptions.Json));
         BeforeCheckpointPublish?.Invoke(temp);
@@ -255,6 +346,9 @@ public sealed class Trainer : IDisposable
         CheckpointSaved?.Invoke(final);
         return final;
     }
+
+    /// <summary>optimizer.bin for a one-stage objective (the layout of every earlier run), optimizer-NAME.bin per stage otherwise.</summary>
+    private string OptimizerFile(int stage) => _stages.Count == 1 ? "optimizer.bin" : $"optimizer-{_stages[stage].Name}.bin";
 
     private void PruneCheckpoints(string root, string keep)
     {
@@ -289,8 +383,11 @@ public sealed class Trainer : IDisposable
         }
         Step = state.Step;
         _ema.Updates = state.EmaUpdates;
-        using (var reader = new BinaryReader(File.OpenRead(Path.Combine(checkpoint, "optimizer.bin"))))
-            _optimizer.load_state_dict(reader);
+        for (int s = 0; s < _stages.Count; s++)
+        {
+            using var reader = new BinaryReader(File.OpenRead(Path.Combine(checkpoint, OptimizerFile(s))));
+            _optimizers[s].load_state_dict(reader);
+        }
         var bytes = Convert.FromBase64String(state.RngState);
         using var rng = torch.tensor(bytes, dtype: ScalarType.Byte);
         _generator.set_state(rng);
@@ -304,9 +401,10 @@ public sealed class Trainer : IDisposable
     {
         _batches?.Dispose();
         _log.Dispose();
-        _optimizer.Dispose();
+        foreach (var optimizer in _optimizers)
+            optimizer.Dispose();
         _generator.Dispose();
-        _loss.Dispose();
+        _objective.Dispose();
         Model.Dispose();
         EmaModel.Dispose();
     }

@@ -11,7 +11,7 @@ public sealed record TrainingOptions
     /// <summary>Optimizer steps to run.</summary>
     public int Steps { get; init; } = 3000;
 
-    /// <summary>Images per optimizer step (split into <see cref="GradientAccumulation"/> micro-batches).</summary>
+    /// <summary>Samples per optimizer step (split into <see cref="GradientAccumulation"/> micro-batches).</summary>
     public int BatchSize { get; init; } = 128;
 
     /// <summary>Micro-batches whose gradients are summed before each optimizer step.</summary>
@@ -19,8 +19,8 @@ public sealed record TrainingOptions
 
     /// <summary>
     /// Most images per forward/backward pass within a micro-batch: 0 (the default) picks the U-Net's
-    /// <see cref="Models.UNet2DModel.AutoChunkSize"/> (largest activation ≤ 24 MiB); a positive value caps chunks at
-    /// that. Chunking changes speed and memory, not the gradient (see <see cref="DiffusionLoss.Backward"/>).
+    /// <see cref="ITrainableModel.ChunkSizeFor"/> (largest activation ≤ 24 MiB); a positive value caps chunks at
+    /// that. Chunking changes speed and memory, not the gradient (see <see cref="ChunkedBackward"/>).
     /// </summary>
     public int ChunkSize { get; init; }
 
@@ -65,6 +65,22 @@ public sealed record TrainingOptions
 
     /// <summary>γ of min-SNR-γ.</summary>
     public double SnrGamma { get; init; } = 5.0;
+
+    /// <summary>
+    /// How the network becomes a denoiser: <see cref="Training.Preconditioning.None"/> trains the discrete-time objective
+    /// over <see cref="Schedule"/> (<see cref="DiffusionLoss"/>), <see cref="Training.Preconditioning.Edm"/> EDM's
+    /// log-normal σ and preconditioning (<see cref="EdmLoss"/>; <see cref="Prediction"/> and <see cref="Schedule"/> are then unused).
+    /// </summary>
+    public Preconditioning Preconditioning { get; init; } = Preconditioning.None;
+
+    /// <summary>EDM's P_mean, the mean of ln σ during training (Karras et al. 2022, Table 1).</summary>
+    public double EdmPMean { get; init; } = -1.2;
+
+    /// <summary>EDM's P_std, the standard deviation of ln σ during training.</summary>
+    public double EdmPStd { get; init; } = 1.2;
+
+    /// <summary>σ_data, the data standard deviation of EDM's preconditioning and weighting (0.5 for data in [−1, 1]).</summary>
+    public double SigmaData { get; init; } = 0.5;
 
     /// <summary>Condition on class labels (needs a labelled dataset).</summary>
     public bool ClassConditional { get; init; } = true;
@@ -114,6 +130,24 @@ public sealed record TrainingOptions
         Positive(KeepCheckpoints, nameof(KeepCheckpoints));
         if (SampleEvery < 0)
             throw new ArgumentOutOfRangeException(nameof(SampleEvery), SampleEvery, $"{nameof(SampleEvery)} must be ≥ 0");
+        if (!(SnrGamma > 0))
+            throw new ArgumentOutOfRangeException(nameof(SnrGamma), SnrGamma, $"{nameof(SnrGamma)} must be > 0");
+        if (!(EdmPStd > 0) || !double.IsFinite(EdmPMean))
+            throw new ArgumentOutOfRangeException(nameof(EdmPStd), EdmPStd, $"{nameof(EdmPStd)} must be > 0 and {nameof(EdmPMean)} finite");
+        if (!(SigmaData > 0))
+            throw new ArgumentOutOfRangeException(nameof(SigmaData), SigmaData, $"{nameof(SigmaData)} must be > 0");
+    }
+
+    /// <summary>The objective these options describe: <see cref="DiffusionLoss"/> or, with EDM preconditioning, <see cref="EdmLoss"/>.</summary>
+    public ITrainingObjective CreateObjective()
+    {
+        var labels = new LabelConditioning(ClassConditional, ClassConditional ? LabelDropout : 0.0);
+        return Preconditioning switch
+        {
+            Preconditioning.None => new DiffusionLoss(new NoiseSchedule(Schedule), Prediction, Weighting, SnrGamma, SigmaData, labels),
+            Preconditioning.Edm => new EdmLoss(EdmPMean, EdmPStd, SigmaData, Weighting, SnrGamma, labels),
+            _ => throw new ArgumentOutOfRangeException(nameof(Preconditioning), Preconditioning, $"{nameof(Preconditioning)} is unknown"),
+        };
     }
 
     private static void Positive(int value, string name)

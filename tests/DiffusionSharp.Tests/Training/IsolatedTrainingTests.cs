@@ -18,7 +18,7 @@ public sealed class IsolatedTrainingTests : IDisposable
     public void LiveTensorsAndRssStayFlatOverManySteps()
     {
         using var data = TrainerTests.SmallDigits();
-        using var t = Trainer.Create(Path.Combine(_dir.FullName, "flat"), TrainerTests.Options(200) with { CheckpointEvery = 1000 }, TrainerTests.MicroConfig(), data);
+        using var t = Trainer.Create(Path.Combine(_dir.FullName, "flat"), TrainerTests.Options(200) with { CheckpointEvery = 1000 }, TrainerTests.Micro, data);
         t.Run(stopAfter: 10);
         long liveMid = LiveTensors();
         long rssMid = ResidentBytes();
@@ -58,15 +58,15 @@ public sealed class IsolatedTrainingTests : IDisposable
         // Uninterrupted reference: 6 steps.
         string refDir = Path.Combine(_dir.FullName, "ref");
         Dictionary<string, Tensor> reference;
-        using (var t = Trainer.Create(refDir, options, TrainerTests.MicroConfig(), data))
+        using (var t = Trainer.Create(refDir, options, TrainerTests.Micro, data))
         {
             t.Run();
-            reference = t.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+            reference = t.Model.Module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
         }
 
         // Interrupted run: the save at step 4 dies after writing its files, before publishing.
         string runDir = Path.Combine(_dir.FullName, "killed");
-        using (var t = Trainer.Create(runDir, options, TrainerTests.MicroConfig(), data))
+        using (var t = Trainer.Create(runDir, options, TrainerTests.Micro, data))
         {
             t.BeforeCheckpointPublish = dir =>
             {
@@ -82,7 +82,7 @@ public sealed class IsolatedTrainingTests : IDisposable
             Assert.Equal(2, resumed.Step);
             resumed.Run();
             Assert.Equal(6, resumed.Step);
-            var state = resumed.Model.state_dict();
+            var state = resumed.Model.Module.state_dict();
             foreach (var (name, expected) in reference)
                 Assert.True(expected.equal(state[name]).all().item<bool>(), $"parameter {name} differs from the uninterrupted run");
         }

@@ -41,6 +41,9 @@ public sealed class TrainerTests : IDisposable
         NumClassEmbeds = 11,
     };
 
+    /// <summary>A fresh <see cref="MicroConfig"/> U-Net, as <see cref="Trainer.Create"/> takes its model.</summary>
+    internal static ITrainableModel Micro() => new UNet2DModel(MicroConfig());
+
     internal static TrainingOptions Options(int steps) => new()
     {
         Steps = steps,
@@ -58,7 +61,7 @@ public sealed class TrainerTests : IDisposable
     {
         using var data = SmallDigits();
         var losses = new List<double>();
-        using var trainer = Trainer.Create(Path.Combine(_dir.FullName, "run"), Options(40), MicroConfig(), data);
+        using var trainer = Trainer.Create(Path.Combine(_dir.FullName, "run"), Options(40), Micro, data);
         trainer.Progress += p => losses.Add(p.Loss);
         trainer.Run();
         Assert.Equal(40, losses.Count);
@@ -72,12 +75,12 @@ public sealed class TrainerTests : IDisposable
     {
         using var data = SmallDigits();
         string runDir = Path.Combine(_dir.FullName, "nan");
-        using var t = Trainer.Create(runDir, Options(10) with { CheckpointEvery = 2 }, MicroConfig(), data);
+        using var t = Trainer.Create(runDir, Options(10) with { CheckpointEvery = 2 }, Micro, data);
         t.Run(stopAfter: 2);
         string good = Trainer.LatestCheckpoint(runDir)!;
         var before = File.ReadAllBytes(Path.Combine(good, "model", "diffusion_pytorch_model.safetensors"));
         using (no_grad())
-            t.Model.parameters().First().fill_(float.NaN);
+            t.Model.Module.parameters().First().fill_(float.NaN);
         var e = Assert.Throws<TrainingDivergedException>(() => t.Run());
         Assert.Equal(3, e.Step);
         Assert.Equal(good, Trainer.LatestCheckpoint(runDir));
