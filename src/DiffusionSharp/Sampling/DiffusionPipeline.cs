@@ -18,13 +18,22 @@ namespace DiffusionSharp.Sampling;
 /// <param name="DefaultGuidance">The guidance scale used when none is given.</param>
 /// <param name="DefaultSteps">The step count used when none is given.</param>
 /// <param name="TrainingCommand">The command that trained the model, for the record.</param>
+/// <param name="Preconditioning">"edm" when the network is the raw F of EDM's preconditioned denoiser
+/// D(x; σ) = c_skip·x + c_out·F(c_in·x; ¼ ln σ) (Karras et al. 2022) and must be wrapped so to sample; null for a
+/// discrete-time network over the folder's scheduler config.</param>
+/// <param name="SigmaData">σ_data of the EDM preconditioning (with <paramref name="Preconditioning"/> "edm").</param>
 public sealed record PipelineMetadata(
     IReadOnlyList<string>? ClassNames = null,
     long? NullClass = null,
     double DefaultGuidance = 1.0,
     int DefaultSteps = 20,
-    string? TrainingCommand = null)
+    string? TrainingCommand = null,
+    string? Preconditioning = null,
+    double? SigmaData = null)
 {
+    /// <summary>The <see cref="Preconditioning"/> value of an EDM-preconditioned network.</summary>
+    public const string EdmPreconditioning = "edm";
+
     /// <summary>The file name inside a model folder.</summary>
     public const string FileName = "diffusionsharp.json";
 
@@ -198,6 +207,8 @@ public sealed class DiffusionPipeline : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.Count, "count must be > 0");
         if (options.BatchSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "batch size must be > 0");
+        if (Metadata.Preconditioning is { } pre)
+            throw new NotSupportedException($"{Directory}: the network is {pre}-preconditioned (diffusionsharp.json); sample it through its σ-space denoiser, not a discrete-time scheduler");
         double guidance = options.Guidance ?? Metadata.DefaultGuidance;
         if (guidance != 1.0 && Metadata.NullClass is null)
             throw new ArgumentException("guidance needs a model trained with a null class (label dropout); use --guidance 1", nameof(options));
