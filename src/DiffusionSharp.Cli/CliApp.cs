@@ -19,6 +19,14 @@ internal static class CliApp
             config.AddCommand<InspectCommand>("inspect").WithDescription("Show a diffusers UNet2DModel folder: config, parameter count, tensors.");
             config.AddCommand<VerifyCommand>("verify").WithDescription("Run a UNet2DModel on a safetensors file's inputs and compare with its output.");
             config.AddCommand<ExportCommand>("export").WithDescription("Write a UNet2DModel folder that diffusers' from_pretrained loads unchanged.");
+            config.AddBranch("edit", edit =>
+            {
+                edit.SetDescription("Edit with the σ-space sampler: img2img (SDEdit), inpaint (RePaint), invert (DDIM inversion), interpolate (slerp).");
+                edit.AddCommand<EditCommand.Img2ImgCommand>("img2img").WithDescription("SDEdit: noise an image to --strength and denoise it again.");
+                edit.AddCommand<EditCommand.InpaintCommand>("inpaint").WithDescription("Regenerate the white region of --mask (RePaint or per-step replacement).");
+                edit.AddCommand<EditCommand.InvertCommand>("invert").WithDescription("DDIM inversion: image → x_T → image, with the reconstruction error.");
+                edit.AddCommand<EditCommand.InterpolateCommand>("interpolate").WithDescription("Samples along the slerp between two seeds' noises, as a strip.");
+            });
             config.AddCommand<InfoCommand>("info").WithDescription("Show the TorchSharp backend, threads and devices.");
             // Bad input is a one-line message naming the file and the problem, never a stack trace.
             config.SetExceptionHandler((e, _) =>

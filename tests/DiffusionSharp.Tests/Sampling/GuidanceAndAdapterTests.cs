@@ -137,7 +137,7 @@ public sealed class GuidanceAndAdapterTests
         var edm = new EdmPreconditioning(capture, sigmaData: 0.5);
         var x = randn(2, 1, 2, 2, generator: new Generator(9));
         var sigma = tensor(new float[] { 0.1f, 20f });
-        var d = edm.Predict(x, sigma, null);
+        var d = edm.Denoise(x, sigma, null);
         for (int i = 0; i < 2; i++)
         {
             double s = sigma[i].item<float>();
@@ -150,16 +150,38 @@ public sealed class GuidanceAndAdapterTests
         Assert.Equal(1.0, edm.CSkip(1e-6), 9);
         Assert.Equal(0.0, edm.COut(1e-9), 8);
         Assert.Equal(1.0, (0.25 + 4.0) * edm.CIn(2.0) * edm.CIn(2.0), 12);
-        Assert.Throws<ArgumentException>(() => edm.Predict(x, tensor(new float[] { 0f, 1f }), null));
+        // The per-row tensor coefficients (for a loss) agree with the scalar ones, for any rank.
+        var c = edm.Coefficients(sigma, x.flatten(1));
+        for (int i = 0; i < 2; i++)
+        {
+            double s = sigma[i].item<float>();
+            Assert.Equal(edm.CSkip(s), c.CSkip[i, 0].item<float>(), 5);
+            Assert.Equal(edm.COut(s), c.COut[i, 0].item<float>(), 5);
+            Assert.Equal(edm.CIn(s), c.CIn[i, 0].item<float>(), 5);
+            Assert.Equal(EdmPreconditioning.CNoise(s), c.CNoise[i].item<float>(), 5);
+            Assert.Equal(1 / (edm.COut(s) * edm.COut(s)), c.LossWeight[i, 0].item<float>(), 2);
+        }
+        Assert.Equal([2L, 1L], c.CSkip.shape);
+        // σ = 0 is the identity (the σ → 0 limit), without calling F when no row needs it; negative σ is refused.
+        var calls = capture.Calls;
+        var atZero = edm.Denoise(x, tensor(new float[] { 0f, 0f }), null);
+        Assert.True(atZero.equal(x).all().item<bool>());
+        Assert.Equal(calls, capture.Calls);
+        var mixed = edm.Denoise(x, tensor(new float[] { 0f, 20f }), null);
+        Assert.True(mixed[0].equal(x[0]).all().item<bool>());
+        Assert.True(mixed[1].allclose(d[1], rtol: 1e-5, atol: 1e-6));
+        Assert.Throws<ArgumentException>(() => edm.Denoise(x, tensor(new float[] { -1f, 1f }), null));
     }
 
     private sealed class CaptureNetwork : IDiffusionNetwork
     {
         public Tensor? Input { get; private set; }
         public Tensor? Timesteps { get; private set; }
+        public int Calls { get; private set; }
 
         public Tensor Predict(Tensor sample, Tensor timesteps, Tensor? classLabels)
         {
+            Calls++;
             Input = sample.clone().DetachFromDisposeScope();
             Timesteps = timesteps.clone().DetachFromDisposeScope();
             return ones_like(sample);
