@@ -75,14 +75,23 @@ public static partial class DiffusersUNet2DCheckpoint
     public static void LoadWeights(UNet2DModel model, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
+        var attentionPaths = AttentionPaths(model.state_dict().Keys);
+        LoadStateDict(model, path, name => MapLegacyName(name, attentionPaths));
+    }
+
+    /// <summary>
+    /// Copies a safetensors state dict into <paramref name="model"/>'s parameters and buffers, checking the header
+    /// (names after <paramref name="mapName"/>, shapes, floating dtypes) against the model before reading any data.
+    /// </summary>
+    internal static void LoadStateDict(TorchSharp.torch.nn.Module model, string path, Func<string, string> mapName)
+    {
         // Check the header against the model before reading any tensor data.
         var (infos, _, _) = SafeTensors.ReadHeader(path);
         var target = model.state_dict();
-        var attentionPaths = AttentionPaths(target.Keys);
         var renamed = new Dictionary<string, string>(StringComparer.Ordinal);   // checkpoint name → model name
         foreach (var info in infos)
         {
-            string name = MapLegacyName(info.Name, attentionPaths);
+            string name = mapName(info.Name);
             if (renamed.ContainsValue(name))
                 throw new InvalidDataException($"{path}: tensor '{info.Name}' duplicates '{renamed.First(kv => kv.Value == name).Key}' (both map to '{name}')");
             renamed[info.Name] = name;
@@ -123,12 +132,16 @@ public static partial class DiffusersUNet2DCheckpoint
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(directory);
         Directory.CreateDirectory(directory);
-        using (var scope = NewDisposeScope())
-        {
-            var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach(), StringComparer.Ordinal);
-            SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, Metadata);
-        }
+        SaveStateDict(model, directory);
         DiffusersUNet2DConfig.Write(Path.Combine(directory, DiffusersUNet2DConfig.FileName), model.Config);
+    }
+
+    /// <summary>Writes <paramref name="model"/>'s state dict (parameters and persistent buffers) as <see cref="WeightsFileName"/> in <paramref name="directory"/>.</summary>
+    internal static void SaveStateDict(TorchSharp.torch.nn.Module model, string directory)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach(), StringComparer.Ordinal);
+        SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, Metadata);
     }
 
     /// <summary>The model's name for a checkpoint tensor name (legacy attention names renamed; others unchanged).</summary>
@@ -143,7 +156,7 @@ public static partial class DiffusersUNet2DCheckpoint
     private static HashSet<string> AttentionPaths(IEnumerable<string> keys) =>
         keys.Select(k => AttentionKey().Match(k)).Where(m => m.Success).Select(m => m.Groups["module"].Value).ToHashSet(StringComparer.Ordinal);
 
-    private static string FindWeights(string directory)
+    internal static string FindWeights(string directory)
     {
         string path = Path.Combine(directory, WeightsFileName);
         if (File.Exists(path))

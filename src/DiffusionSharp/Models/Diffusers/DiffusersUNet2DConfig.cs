@@ -41,7 +41,10 @@ public static class DiffusersUNet2DConfig
     public static IReadOnlyList<string> KnownKeys => s_knownKeys;
 
     /// <summary>Reads <paramref name="path"/>; a malformed file or value gives an <see cref="InvalidDataException"/> naming the file and key.</summary>
-    public static UNet2DConfig Read(string path)
+    public static UNet2DConfig Read(string path) => Parse(ReadText(path), path);
+
+    /// <summary>A config file's text, refusing files over <see cref="MaxConfigBytes"/>; failures name the file.</summary>
+    internal static string ReadText(string path)
     {
         string text;
         try
@@ -55,7 +58,7 @@ public static class DiffusersUNet2DConfig
         {
             throw new InvalidDataException($"{path}: cannot read ({e.Message})", e);
         }
-        return Parse(text, path);
+        return text;
     }
 
     /// <summary>Parses config JSON; <paramref name="source"/> names it in error messages.</summary>
@@ -180,11 +183,11 @@ public static class DiffusersUNet2DConfig
 
     private static bool IsSmallInteger(double v) => Math.Abs(v) < 1e15 && v == Math.Floor(v);
 
-    private static PythonJson.Node NullableInt(int? v) => v is { } x ? new PythonJson.Int(x) : new PythonJson.Null();
+    internal static PythonJson.Node NullableInt(int? v) => v is { } x ? new PythonJson.Int(x) : new PythonJson.Null();
 
-    private static PythonJson.Arr Ints(IEnumerable<int> v) => new(v.Select(x => (PythonJson.Node)new PythonJson.Int(x)).ToList());
+    internal static PythonJson.Arr Ints(IEnumerable<int> v) => new(v.Select(x => (PythonJson.Node)new PythonJson.Int(x)).ToList());
 
-    private static PythonJson.Str Name<T>(IReadOnlyList<(string Name, T Value)> table, T value) where T : struct, Enum =>
+    internal static PythonJson.Str Name<T>(IReadOnlyList<(string Name, T Value)> table, T value) where T : struct, Enum =>
         new(table.First(e => EqualityComparer<T>.Default.Equals(e.Value, value)).Name);
 
     // Spellings as diffusers writes them; the first entry for a value is the one written. Aliases diffusers accepts follow.
@@ -207,7 +210,7 @@ public static class DiffusersUNet2DConfig
 
     private static readonly (string, ResamplingType)[] s_resamplingTypes = [("conv", ResamplingType.Conv), ("resnet", ResamplingType.Resnet)];
 
-    private static readonly (string, ActivationFunction)[] s_activations =
+    internal static readonly (string, ActivationFunction)[] s_activations =
     [
         ("silu", ActivationFunction.Silu), ("swish", ActivationFunction.Swish), ("mish", ActivationFunction.Mish),
         ("gelu", ActivationFunction.Gelu), ("relu", ActivationFunction.Relu),
@@ -220,7 +223,7 @@ public static class DiffusersUNet2DConfig
         [("timestep", ClassEmbedType.Timestep), ("identity", ClassEmbedType.Identity)];
 
     /// <summary>Typed access to the config's values, each failure naming the source and key.</summary>
-    private sealed class Reader(Dictionary<string, JsonElement> values, string source)
+    internal sealed class Reader(Dictionary<string, JsonElement> values, string source)
     {
         private InvalidDataException Bad(string key, string expected, JsonElement found)
         {
@@ -260,8 +263,8 @@ public static class DiffusersUNet2DConfig
         public T Enum<T>(string key, T fallback, IReadOnlyList<(string Name, T Value)> table, bool ignoreCase = false) where T : struct, Enum =>
             !values.TryGetValue(key, out var e) ? fallback : AsEnum(key, e, table, ignoreCase);
 
-        public T? NullableEnum<T>(string key, T? fallback, IReadOnlyList<(string Name, T Value)> table) where T : struct, Enum =>
-            !values.TryGetValue(key, out var e) ? fallback : e.ValueKind == JsonValueKind.Null ? null : AsEnum(key, e, table, false);
+        public T? NullableEnum<T>(string key, T? fallback, IReadOnlyList<(string Name, T Value)> table, bool ignoreCase = false) where T : struct, Enum =>
+            !values.TryGetValue(key, out var e) ? fallback : e.ValueKind == JsonValueKind.Null ? null : AsEnum(key, e, table, ignoreCase);
 
         public ImmutableArray<T> EnumList<T>(string key, ImmutableArray<T> fallback, IReadOnlyList<(string Name, T Value)> table) where T : struct, Enum
         {
