@@ -33,8 +33,7 @@ public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
     [ComponentName(Name = "down_blocks")] private readonly ModuleList<UNet1DDownBlock> _downBlocks = [];
     [ComponentName(Name = "up_blocks")] private readonly ModuleList<UNet1DUpBlock> _upBlocks = [];
     [ComponentName(Name = "mid_block")] private readonly UNet1DMidBlock _midBlock;
-    [ComponentName(Name = "out_block")] private readonly OutConv1DBlock? _outConv;
-    [ComponentName(Name = "out_block")] private readonly OutValueFunctionBlock? _outValue;
+    [ComponentName(Name = "out_block")] private readonly nn.Module? _outBlock;
 
     private readonly LayerContext _ctx = new();
     private int _chunkSize;
@@ -60,9 +59,9 @@ public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
         foreach (var b in config.UpBlocks())
             _upBlocks.Add(new UNet1DUpBlock(_ctx, $"up_blocks.{b.Index}", config.UpBlockTypes[b.Index], b, config.LayersPerBlock, c0));
         if (config.OutBlockType == UNet1DOutBlockType.OutConv1DBlock)
-            _outConv = new OutConv1DBlock(_ctx, "out_block", config.OutNormGroups, c0, config.OutChannels, config.ActFn!.Value);
+            _outBlock = new OutConv1DBlock(_ctx, "out_block", config.OutNormGroups, c0, config.OutChannels, config.ActFn!.Value);
         else if (config.OutBlockType == UNet1DOutBlockType.ValueFunction)
-            _outValue = new OutValueFunctionBlock(_ctx, "out_block", config.BlockOutChannels[^1] / 4, c0, config.ActFn!.Value);
+            _outBlock = new OutValueFunctionBlock(_ctx, "out_block", config.BlockOutChannels[^1] / 4, c0, config.ActFn!.Value);
         RegisterComponents();
     }
 
@@ -129,10 +128,10 @@ public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
         h = _midBlock.call(h, temb);
         foreach (var up in _upBlocks)
             h = up.call(h, skips.Pop(), temb);
-        if (_outConv is not null)
-            h = _outConv.call(h);
-        else if (_outValue is not null)
-            h = _outValue.call(h, temb);
+        if (_outBlock is OutConv1DBlock outConv)
+            h = outConv.call(h);
+        else if (_outBlock is OutValueFunctionBlock valueHead)
+            h = valueHead.call(h, temb);
         return h.MoveToOuterDisposeScope();
     }
 

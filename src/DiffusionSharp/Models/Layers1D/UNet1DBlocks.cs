@@ -15,10 +15,10 @@ internal sealed class UNet1DDownBlock : nn.Module<Tensor, Tensor, (Tensor Hidden
     // diffusers' registration order: down, attentions, resnets (ResConv family); resnets, downsample (ResNet family).
     [ComponentName(Name = "down")] private readonly FirDownsample1d? _down;
     [ComponentName(Name = "attentions")] private readonly ModuleList<SelfAttention1d>? _attentions;
-    [ComponentName(Name = "resnets")] private readonly ModuleList<ResConvBlock1D>? _convResnets;
-    [ComponentName(Name = "resnets")] private readonly ModuleList<ResidualTemporalBlock1D>? _temporalResnets;
+    [ComponentName(Name = "resnets")] private readonly ModuleList<nn.Module> _resnets;
     [ComponentName(Name = "downsample")] private readonly ConvDownsample1D? _downsample;
     private readonly UNet1DDownBlockType _type;
+    private readonly bool _temporal;
     private readonly LayerContext _ctx;
     private readonly string _path;
 
@@ -27,12 +27,13 @@ internal sealed class UNet1DDownBlock : nn.Module<Tensor, Tensor, (Tensor Hidden
         _ctx = ctx;
         _path = path;
         _type = type;
+        _temporal = type == UNet1DDownBlockType.DownResnetBlock1D;
         long i = widths.In, o = widths.Out;
         if (type == UNet1DDownBlockType.DownResnetBlock1D)
         {
-            _temporalResnets = [new ResidualTemporalBlock1D(ctx, $"{path}.resnets.0", i, o, embedDim)];
+            _resnets = [new ResidualTemporalBlock1D(ctx, $"{path}.resnets.0", i, o, embedDim)];
             for (int j = 1; j <= layers; j++)
-                _temporalResnets.Add(new ResidualTemporalBlock1D(ctx, $"{path}.resnets.{j}", o, o, embedDim));
+                _resnets.Add(new ResidualTemporalBlock1D(ctx, $"{path}.resnets.{j}", o, o, embedDim));
             if (widths.AddResample)
                 _downsample = new ConvDownsample1D(ctx, $"{path}.downsample", o);
         }
@@ -40,7 +41,7 @@ internal sealed class UNet1DDownBlock : nn.Module<Tensor, Tensor, (Tensor Hidden
         {
             if (type != UNet1DDownBlockType.DownBlock1DNoSkip)
                 _down = new FirDownsample1d(ctx, $"{path}.down");
-            _convResnets = ResConvTriple(ctx, path, i, o, o);
+            _resnets = ResConvTriple(ctx, path, i, o, o);
             if (type == UNet1DDownBlockType.AttnDownBlock1D)
                 _attentions = AttentionTriple(ctx, path, o, o);
         }
@@ -50,9 +51,9 @@ internal sealed class UNet1DDownBlock : nn.Module<Tensor, Tensor, (Tensor Hidden
     public override (Tensor Hidden, Tensor Skip) forward(Tensor h, Tensor temb)
     {
         using var scope = NewDisposeScope();
-        if (_temporalResnets is not null)
+        if (_temporal)
         {
-            foreach (var r in _temporalResnets)
+            foreach (var r in _resnets!.Cast<ResidualTemporalBlock1D>())
                 h = r.call(h, temb);
             var skip = h;
             if (_downsample is not null)
@@ -64,14 +65,14 @@ internal sealed class UNet1DDownBlock : nn.Module<Tensor, Tensor, (Tensor Hidden
             h = cat([h, temb], 1);
         if (_down is not null)
             h = _down.call(h);
-        h = RunResConv(_convResnets!, _attentions, h);
+        h = RunResConv(_resnets!, _attentions, h);
         _ctx.Emit(_path, h);
         h = h.MoveToOuterDisposeScope();
         return (h, h);
     }
 
     /// <summary>Three ResConvBlocks in → mid → mid → out, as every ResConv-family block has.</summary>
-    internal static ModuleList<ResConvBlock1D> ResConvTriple(LayerContext ctx, string path, long first, long mid, long cout, bool lastIsLast = false) =>
+    internal static ModuleList<nn.Module> ResConvTriple(LayerContext ctx, string path, long first, long mid, long cout, bool lastIsLast = false) =>
     [
         new ResConvBlock1D(ctx, $"{path}.resnets.0", first, mid, mid),
         new ResConvBlock1D(ctx, $"{path}.resnets.1", mid, mid, mid),
@@ -87,11 +88,11 @@ internal sealed class UNet1DDownBlock : nn.Module<Tensor, Tensor, (Tensor Hidden
     ];
 
     /// <summary>resnet → (attention) for each pair, as diffusers' ResConv-family blocks run them.</summary>
-    internal static Tensor RunResConv(ModuleList<ResConvBlock1D> resnets, ModuleList<SelfAttention1d>? attentions, Tensor h)
+    internal static Tensor RunResConv(ModuleList<nn.Module> resnets, ModuleList<SelfAttention1d>? attentions, Tensor h)
     {
         for (int j = 0; j < resnets.Count; j++)
         {
-            h = resnets[j].call(h);
+            h = ((ResConvBlock1D)resnets[j]).call(h);
             if (attentions is not null)
                 h = attentions[j].call(h);
         }
@@ -103,10 +104,9 @@ internal sealed class UNet1DDownBlock : nn.Module<Tensor, Tensor, (Tensor Hidden
 internal sealed class UNet1DMidBlock : nn.Module<Tensor, Tensor, Tensor>
 {
     [ComponentName(Name = "down")] private readonly FirDownsample1d? _down;
-    [ComponentName(Name = "resnets")] private readonly ModuleList<ResConvBlock1D>? _convResnets;
+    [ComponentName(Name = "resnets")] private readonly ModuleList<nn.Module>? _resnets;
     [ComponentName(Name = "attentions")] private readonly ModuleList<SelfAttention1d>? _attentions;
     [ComponentName(Name = "up")] private readonly FirUpsample1d? _up;
-    [ComponentName(Name = "resnets")] private readonly ModuleList<ResidualTemporalBlock1D>? _temporalResnets;
     [ComponentName(Name = "downsample")] private readonly ConvDownsample1D? _downsample;
     [ComponentName(Name = "res1")] private readonly ResidualTemporalBlock1D? _res1;
     [ComponentName(Name = "down1")] private readonly ConvDownsample1D? _down1;
@@ -123,12 +123,12 @@ internal sealed class UNet1DMidBlock : nn.Module<Tensor, Tensor, Tensor>
         {
             case UNet1DMidBlockType.UNetMidBlock1D:
                 _down = new FirDownsample1d(ctx, $"{path}.down");
-                _convResnets = [.. Enumerable.Range(0, 6).Select(j => new ResConvBlock1D(ctx, $"{path}.resnets.{j}", channels, channels, channels))];
+                _resnets = [.. Enumerable.Range(0, 6).Select(j => new ResConvBlock1D(ctx, $"{path}.resnets.{j}", channels, channels, channels))];
                 _attentions = [.. Enumerable.Range(0, 6).Select(j => new SelfAttention1d(ctx, $"{path}.attentions.{j}", channels))];
                 _up = new FirUpsample1d(ctx, $"{path}.up");
                 break;
             case UNet1DMidBlockType.MidResTemporalBlock1D:
-                _temporalResnets = [.. Enumerable.Range(0, layers + 1).Select(j => new ResidualTemporalBlock1D(ctx, $"{path}.resnets.{j}", channels, channels, embedDim))];
+                _resnets = [.. Enumerable.Range(0, layers + 1).Select(j => new ResidualTemporalBlock1D(ctx, $"{path}.resnets.{j}", channels, channels, embedDim))];
                 if (addDownsample)
                     _downsample = new ConvDownsample1D(ctx, $"{path}.downsample", channels);
                 break;
@@ -145,13 +145,13 @@ internal sealed class UNet1DMidBlock : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor h, Tensor temb)
     {
         using var scope = NewDisposeScope();
-        if (_convResnets is not null)
+        if (_down is not null)
         {
-            h = _up!.call(UNet1DDownBlock.RunResConv(_convResnets, _attentions, _down!.call(h)));
+            h = _up!.call(UNet1DDownBlock.RunResConv(_resnets!, _attentions, _down!.call(h)));
         }
-        else if (_temporalResnets is not null)
+        else if (_resnets is not null)
         {
-            foreach (var r in _temporalResnets)
+            foreach (var r in _resnets!.Cast<ResidualTemporalBlock1D>())
                 h = r.call(h, temb);
             if (_downsample is not null)
                 h = _downsample.call(h);
@@ -168,39 +168,40 @@ internal sealed class UNet1DMidBlock : nn.Module<Tensor, Tensor, Tensor>
 /// <summary><c>up_blocks.i</c> of diffusers' <c>UNet1DModel</c>, any of the four types (see <see cref="UNet1DUpBlockType"/>).</summary>
 internal sealed class UNet1DUpBlock : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
-    [ComponentName(Name = "resnets")] private readonly ModuleList<ResidualTemporalBlock1D>? _temporalResnets;
+    [ComponentName(Name = "resnets")] private readonly ModuleList<nn.Module> _resnets;
     [ComponentName(Name = "upsample")] private readonly ConvTransposeUpsample1D? _upsample;
     [ComponentName(Name = "attentions")] private readonly ModuleList<SelfAttention1d>? _attentions;
-    [ComponentName(Name = "resnets")] private readonly ModuleList<ResConvBlock1D>? _convResnets;
     [ComponentName(Name = "up")] private readonly FirUpsample1d? _up;
     private readonly LayerContext _ctx;
     private readonly string _path;
+    private readonly bool _temporal;
 
     public UNet1DUpBlock(LayerContext ctx, string path, UNet1DUpBlockType type, UNet1DBlockWidths widths, int layers, long embedDim) : base(path)
     {
         _ctx = ctx;
         _path = path;
+        _temporal = type == UNet1DUpBlockType.UpResnetBlock1D;
         long i = widths.In, o = widths.Out;
         switch (type)
         {
             case UNet1DUpBlockType.UpResnetBlock1D:
-                _temporalResnets = [new ResidualTemporalBlock1D(ctx, $"{path}.resnets.0", 2 * i, o, embedDim)];
+                _resnets = [new ResidualTemporalBlock1D(ctx, $"{path}.resnets.0", 2 * i, o, embedDim)];
                 for (int j = 1; j <= layers; j++)
-                    _temporalResnets.Add(new ResidualTemporalBlock1D(ctx, $"{path}.resnets.{j}", o, o, embedDim));
+                    _resnets.Add(new ResidualTemporalBlock1D(ctx, $"{path}.resnets.{j}", o, o, embedDim));
                 if (widths.AddResample)
                     _upsample = new ConvTransposeUpsample1D(ctx, $"{path}.upsample", o);
                 break;
             case UNet1DUpBlockType.AttnUpBlock1D:
-                _convResnets = UNet1DDownBlock.ResConvTriple(ctx, path, 2 * i, o, o);
+                _resnets = UNet1DDownBlock.ResConvTriple(ctx, path, 2 * i, o, o);
                 _attentions = UNet1DDownBlock.AttentionTriple(ctx, path, o, o);
                 _up = new FirUpsample1d(ctx, $"{path}.up");
                 break;
             case UNet1DUpBlockType.UpBlock1D:
-                _convResnets = UNet1DDownBlock.ResConvTriple(ctx, path, 2 * i, i, o);
+                _resnets = UNet1DDownBlock.ResConvTriple(ctx, path, 2 * i, i, o);
                 _up = new FirUpsample1d(ctx, $"{path}.up");
                 break;
             default:
-                _convResnets = UNet1DDownBlock.ResConvTriple(ctx, path, 2 * i, i, o, lastIsLast: true);
+                _resnets = UNet1DDownBlock.ResConvTriple(ctx, path, 2 * i, i, o, lastIsLast: true);
                 break;
         }
         RegisterComponents();
@@ -212,16 +213,16 @@ internal sealed class UNet1DUpBlock : nn.Module<Tensor, Tensor, Tensor, Tensor>
         if (h.shape[2] != skip.shape[2])
             throw new ArgumentException($"{_path}: hidden length {h.shape[2]} and skip length {skip.shape[2]} differ; the sample length does not survive the resampling");
         h = cat([h, skip], 1);
-        if (_temporalResnets is not null)
+        if (_temporal)
         {
-            foreach (var r in _temporalResnets)
+            foreach (var r in _resnets!.Cast<ResidualTemporalBlock1D>())
                 h = r.call(h, temb);
             if (_upsample is not null)
                 h = _upsample.call(h);
         }
         else
         {
-            h = UNet1DDownBlock.RunResConv(_convResnets!, _attentions, h);
+            h = UNet1DDownBlock.RunResConv(_resnets!, _attentions, h);
             if (_up is not null)
                 h = _up.call(h);
         }
