@@ -202,6 +202,15 @@ public sealed partial record UNet1DConfig
         return (null, halvings, cubic);
     }
 
+    /// <summary>Elements of the state dict's buffers: the 8 cubic taps of every FIR resampler (not parameters, but stored).</summary>
+    public long CountBufferElements()
+    {
+        int fir = DownBlockTypes.Count(t => t is UNet1DDownBlockType.DownBlock1D or UNet1DDownBlockType.AttnDownBlock1D)
+            + UpBlockTypes.Count(t => t is UNet1DUpBlockType.UpBlock1D or UNet1DUpBlockType.AttnUpBlock1D)
+            + (MidBlockType == UNet1DMidBlockType.UNetMidBlock1D ? 2 : 0);
+        return 8L * fir;
+    }
+
     /// <summary>
     /// The number of scalar parameters <see cref="UNet1DModel"/> builds (buffers excluded, as diffusers'
     /// <c>num_parameters()</c>), computed without building it. Throws <see cref="OverflowException"/> past <see cref="long.MaxValue"/>.

@@ -153,12 +153,13 @@ public sealed partial record UNet1DConfig
     public int ClassEmbedDim => UseTimestepEmbedding ? BlockOutChannels[0] : TimeProjDim;
 
     /// <summary>
-    /// A preset for 1 s of 16 kHz speech (e.g. spoken digits) that trains on a small CPU: the ResNet layout
-    /// (residual temporal blocks, positional time MLP), widths 32/64/64/128, so 16,000 samples are halved three times
-    /// to 2,000 at the bottleneck (16,000 = 2⁷·125, so any factor up to 2⁷ divides it exactly; the three stride-2
-    /// convs plus five k5 convs per level give the bottleneck a receptive field of about 0.1 s). No attention: at
-    /// L = 2,000 it would cost more than all convolutions together. Class-conditional with
-    /// <paramref name="numClasses"/> + 1 rows (the last is the null class for classifier-free guidance).
+    /// A preset for 1 s of 16 kHz speech (e.g. spoken digits) small enough to train on a 2-core CPU: the ResNet layout
+    /// (residual temporal blocks, positional time MLP, Mish), widths 16/32/64/64/128. 16,000 = 2⁷·125, so four stride-2
+    /// convs halve it exactly to 1,000 samples at the bottleneck (any factor up to 2⁷ would divide it). Compute goes
+    /// where the signal is long: the full-rate level has only 16 channels, the widest (128) runs at L = 1,000, and
+    /// the receptive field of the bottleneck spans about 0.1 s. No attention: at L ≥ 1,000 it would cost more than all
+    /// convolutions together. Class-conditional with <paramref name="numClasses"/> + 1 rows (the last is the null
+    /// class for classifier-free guidance).
     /// </summary>
     public static UNet1DConfig SpokenDigits(int numClasses)
     {
@@ -174,9 +175,9 @@ public sealed partial record UNet1DConfig
             FlipSinToCos = false,
             FreqShift = 1,
             ActFn = ActivationFunction.Mish,
-            BlockOutChannels = [32, 64, 64, 128],
-            DownBlockTypes = [.. Enumerable.Repeat(UNet1DDownBlockType.DownResnetBlock1D, 4)],
-            UpBlockTypes = [.. Enumerable.Repeat(UNet1DUpBlockType.UpResnetBlock1D, 3)],
+            BlockOutChannels = [16, 32, 64, 64, 128],
+            DownBlockTypes = [.. Enumerable.Repeat(UNet1DDownBlockType.DownResnetBlock1D, 5)],
+            UpBlockTypes = [.. Enumerable.Repeat(UNet1DUpBlockType.UpResnetBlock1D, 4)],
             MidBlockType = UNet1DMidBlockType.MidResTemporalBlock1D,
             OutBlockType = UNet1DOutBlockType.OutConv1DBlock,
             LayersPerBlock = 1,
