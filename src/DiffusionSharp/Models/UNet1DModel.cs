@@ -98,7 +98,7 @@ public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
         using var scope = NewDisposeScope();
         var dtype = sample.dtype;
         long batch = sample.shape[0], length = sample.shape[2];
-        var t = BroadcastTimesteps(timesteps.to(sample.device), batch);
+        var t = UNet2DModel.BroadcastTimesteps(timesteps.to(sample.device), batch);
         var features = _timeProj.call(t);
         _ctx.Emit("time_proj", features);
         var classEmb = ClassEmbedding(classLabels, batch, sample.device);
@@ -217,14 +217,6 @@ public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
             throw new ArgumentException($"sample length must be a multiple of {Config.LengthMultiple} and at least {Config.MinimumLength}, got {length}", nameof(sample));
     }
 
-    private static Tensor BroadcastTimesteps(Tensor timesteps, long batch)
-    {
-        var t = timesteps.dim() == 0 ? timesteps.unsqueeze(0) : timesteps;
-        if (t.dim() != 1 || (t.shape[0] != batch && t.shape[0] != 1))
-            throw new ArgumentException($"timesteps must be a scalar, [1] or [{batch}], got [{string.Join(", ", timesteps.shape)}]", nameof(timesteps));
-        return t.shape[0] == batch ? t : t.expand(batch);
-    }
-
     private Tensor? ClassEmbedding(Tensor? labels, long batch, Device device)
     {
         if (_classEmbedding is null)
@@ -236,12 +228,8 @@ public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
             throw new ArgumentException("this model is class-conditional (num_class_embeds): class labels are required", nameof(labels));
         if (labels.dim() != 1 || labels.shape[0] != batch)
             throw new ArgumentException($"class labels must be [{batch}], got [{string.Join(", ", labels.shape)}]", nameof(labels));
-        var asLong = labels.to(device).to(ScalarType.Int64);
-        if (labels.is_floating_point() && !asLong.to(labels.dtype).eq(labels.to(device)).all().item<bool>())
-            throw new ArgumentException("class labels must be integers", nameof(labels));
-        if (asLong.numel() > 0 && (asLong.min().item<long>() < 0 || asLong.max().item<long>() >= _classEmbedding.NumClasses))
-            throw new ArgumentException($"class labels must lie in [0, {_classEmbedding.NumClasses})", nameof(labels));
-        var emb = _classEmbedding.call(asLong);
+        UNet2DModel.CheckIndices(labels, _classEmbedding.NumClasses, nameof(labels));
+        var emb = _classEmbedding.call(labels.to(device).to(ScalarType.Int64));
         _ctx.Emit("class_embedding", emb);
         return emb;
     }

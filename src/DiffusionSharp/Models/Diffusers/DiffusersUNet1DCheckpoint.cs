@@ -9,9 +9,6 @@ namespace DiffusionSharp.Models.Diffusers;
 /// </summary>
 public static class DiffusersUNet1DCheckpoint
 {
-    /// <summary>A config may need this many parameters beyond twice the checkpoint's before it is refused unbuilt.</summary>
-    private const long MaxUncheckedParameters = 1_000_000;
-
     /// <summary>Builds the model from <paramref name="directory"/>'s config and loads its weights.</summary>
     /// <exception cref="InvalidDataException">Missing/malformed files, or tensors that do not fit; the message names the file and tensor.</exception>
     public static UNet1DModel Load(string directory)
@@ -22,20 +19,7 @@ public static class DiffusersUNet1DCheckpoint
             throw new InvalidDataException($"{configPath}: not found (a diffusers UNet1DModel folder holds {DiffusersUNet2DConfig.FileName} and {DiffusersUNet2DCheckpoint.WeightsFileName})");
         var config = DiffusersUNet1DConfig.Read(configPath);
         string weightsPath = DiffusersUNet2DCheckpoint.FindWeights(directory);
-        // As for UNet2D: build only configs whose size the checkpoint file bounds.
-        var (infos, _, _) = SafeTensors.ReadHeader(weightsPath);
-        long stored = infos.Sum(i => i.Shape.Aggregate(1L, (a, d) => a * d));
-        long needed;
-        try
-        {
-            needed = config.CountParameters();
-        }
-        catch (OverflowException)
-        {
-            throw new InvalidDataException($"{configPath}: the config describes more than 2⁶³ parameters");
-        }
-        if (needed > 2 * stored + MaxUncheckedParameters)
-            throw new InvalidDataException($"{weightsPath}: holds {stored} parameters, the config ({configPath}) needs {needed}");
+        DiffusersUNet2DCheckpoint.CheckSize(configPath, weightsPath, config.CountParameters);
         var model = new UNet1DModel(config);
         try
         {

@@ -53,17 +53,8 @@ public static class DiffusersUNet1DConfig
         string path = Path.Combine(directory, DiffusersUNet2DConfig.FileName);
         if (!File.Exists(path))
             throw new InvalidDataException($"{path}: not found (a diffusers model folder holds {DiffusersUNet2DConfig.FileName} and {DiffusersUNet2DCheckpoint.WeightsFileName})");
-        try
-        {
-            using var doc = JsonDocument.Parse(DiffusersUNet2DConfig.ReadText(path), new JsonDocumentOptions { MaxDepth = 64 });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{path}: the config is not a JSON object");
-            return doc.RootElement.TryGetProperty("_class_name", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: malformed JSON ({e.Message})", e);
-        }
+        var values = DiffusersUNet2DConfig.ReadObject(DiffusersUNet2DConfig.ReadText(path), path);
+        return values.TryGetValue("_class_name", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
     }
 
     /// <summary>Whether <paramref name="directory"/>'s <c>config.json</c> names <c>UNet1DModel</c>.</summary>
@@ -76,22 +67,8 @@ public static class DiffusersUNet1DConfig
     public static UNet1DConfig Parse(string json, string source)
     {
         ArgumentNullException.ThrowIfNull(json);
-        JsonDocument doc;
-        try
         {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: malformed JSON ({e.Message})", e);
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{source}: the config is not a JSON object");
-            var values = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-            foreach (var p in doc.RootElement.EnumerateObject())
-                values[p.Name] = p.Value.Clone();
+            var values = DiffusersUNet2DConfig.ReadObject(json, source);
             if (values.TryGetValue("_class_name", out var cls) && !(cls.ValueKind == JsonValueKind.String && cls.GetString() == ClassName))
                 throw new InvalidDataException($"{source}: key '_class_name': expected \"{ClassName}\", found {cls.GetRawText()}");
             if (values.TryGetValue("sample_size", out var size) && size.ValueKind == JsonValueKind.Null)

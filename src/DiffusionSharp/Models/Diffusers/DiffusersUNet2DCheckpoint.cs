@@ -39,22 +39,7 @@ public static partial class DiffusersUNet2DCheckpoint
             throw new InvalidDataException($"{configPath}: not found (a diffusers UNet2DModel folder holds {DiffusersUNet2DConfig.FileName} and {WeightsFileName})");
         var config = DiffusersUNet2DConfig.Read(configPath);
         string weightsPath = FindWeights(directory);
-        // Compare sizes before building: a config can ask for any number of parameters, a checkpoint's are bounded by
-        // its file size. Building only configs within a small multiple of the stored count bounds allocation by the
-        // file size, and still lets near misses reach LoadWeights, which names the missing or misshapen tensor.
-        var (infos, _, _) = SafeTensors.ReadHeader(weightsPath);
-        long stored = infos.Sum(i => i.Shape.Aggregate(1L, (a, d) => a * d));
-        long needed;
-        try
-        {
-            needed = config.CountParameters();
-        }
-        catch (OverflowException)
-        {
-            throw new InvalidDataException($"{configPath}: the config describes more than 2⁶³ parameters");
-        }
-        if (needed > 2 * stored + MaxUncheckedParameters)
-            throw new InvalidDataException($"{weightsPath}: holds {stored} parameters, the config ({configPath}) needs {needed}");
+        CheckSize(configPath, weightsPath, config.CountParameters);
         var model = new UNet2DModel(config);
         try
         {
@@ -66,6 +51,28 @@ public static partial class DiffusersUNet2DCheckpoint
             throw;
         }
         return model;
+    }
+
+    /// <summary>
+    /// Compare sizes before building: a config can ask for any number of parameters, a checkpoint's are bounded by
+    /// its file size. Building only configs within a small multiple of the stored count bounds allocation by the
+    /// file size, and still lets near misses reach the weight loader, which names the missing or misshapen tensor.
+    /// </summary>
+    internal static void CheckSize(string configPath, string weightsPath, Func<long> countParameters)
+    {
+        var (infos, _, _) = SafeTensors.ReadHeader(weightsPath);
+        long stored = infos.Sum(i => i.Shape.Aggregate(1L, (a, d) => a * d));
+        long needed;
+        try
+        {
+            needed = countParameters();
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidDataException($"{configPath}: the config describes more than 2⁶³ parameters");
+        }
+        if (needed > 2 * stored + MaxUncheckedParameters)
+            throw new InvalidDataException($"{weightsPath}: holds {stored} parameters, the config ({configPath}) needs {needed}");
     }
 
     /// <summary>

@@ -65,23 +65,8 @@ public static class DiffusersUNet2DConfig
     public static UNet2DConfig Parse(string json, string source)
     {
         ArgumentNullException.ThrowIfNull(json);
-        JsonDocument doc;
-        try
         {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: malformed JSON ({e.Message})", e);
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{source}: the config is not a JSON object");
-            // Python's json keeps the last of duplicate keys.
-            var values = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-            foreach (var p in doc.RootElement.EnumerateObject())
-                values[p.Name] = p.Value.Clone();
+            var values = ReadObject(json, source);
             var r = new Reader(values, source);
 
             if (values.TryGetValue("_class_name", out var cls) && !(cls.ValueKind == JsonValueKind.String && cls.GetString() == ClassName))
@@ -124,6 +109,29 @@ public static class DiffusersUNet2DConfig
             if (config.FindProblem() is { } problem)
                 throw new InvalidDataException($"{source}: key '{problem.Key}': {problem.Reason}");
             return config;
+        }
+    }
+
+    /// <summary>A config's top-level members (the last of duplicate keys wins, as in Python's json); failures name <paramref name="source"/>.</summary>
+    internal static Dictionary<string, JsonElement> ReadObject(string json, string source)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: malformed JSON ({e.Message})", e);
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"{source}: the config is not a JSON object");
+            var values = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+            foreach (var p in doc.RootElement.EnumerateObject())
+                values[p.Name] = p.Value.Clone();
+            return values;
         }
     }
 
