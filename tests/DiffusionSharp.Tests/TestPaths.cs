@@ -12,6 +12,8 @@ internal static class TestPaths
 
     public static string UNet2D => Path.Combine(Fixtures, "unet2d");
 
+    public static string UNet1D => Path.Combine(Fixtures, "unet1d");
+
     private static string FindFixtures()
     {
         var env = Environment.GetEnvironmentVariable("DIFFUSIONSHARP_FIXTURES");

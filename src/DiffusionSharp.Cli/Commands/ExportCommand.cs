@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DiffusionSharp.IO;
+using DiffusionSharp.Models;
 using DiffusionSharp.Models.Diffusers;
 using DiffusionSharp.Runtime;
 using DiffusionSharp.Sampling;
@@ -39,6 +40,8 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.EnsureLoaded();
+        if (DiffusersUNet1DConfig.IsUNet1DFolder(settings.Model))
+            return ExportUNet1D(settings);
         using var source = DiffusionPipeline.Load(settings.Model);
         var model = source.Model;
         model.SavePretrained(settings.Out);
@@ -65,6 +68,49 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         AnsiConsole.Console.WriteLine($"wrote {Path.Combine(settings.Out, DiffusersUNet2DConfig.FileName)}, "
             + $"{Path.Combine(settings.Out, DiffusersUNet2DCheckpoint.WeightsFileName)} ({model.ParameterCount} parameters), "
             + $"and the DDPMPipeline layout (model_index.json, unet/, scheduler/)");
+        return 0;
+    }
+
+    /// <summary>
+    /// A UNet1DModel folder: the model (checked fully by loading it) and its sidecars at the top; when the source has a
+    /// scheduler config, also <c>DanceDiffusionPipeline.from_pretrained</c>'s layout (model_index.json, unet/, scheduler/
+    /// holding the source's scheduler config unchanged).
+    /// </summary>
+    private static int ExportUNet1D(Settings settings)
+    {
+        using var model = UNet1DModel.FromPretrained(settings.Model);
+        model.SavePretrained(settings.Out);
+        foreach (var sidecar in new[] { SchedulerConfigFileName, PipelineMetadata.FileName })
+        {
+            string from = Path.Combine(settings.Model, sidecar);
+            if (File.Exists(from))
+                AtomicFile.WriteAllText(Path.Combine(settings.Out, sidecar), File.ReadAllText(from));
+        }
+        string schedulerPath = Path.Combine(settings.Model, SchedulerConfigFileName);
+        string layout = "";
+        if (File.Exists(schedulerPath))
+        {
+            string schedulerJson = File.ReadAllText(schedulerPath);
+            string schedulerClass;
+            using (var doc = JsonDocument.Parse(schedulerJson))
+            {
+                schedulerClass = doc.RootElement.TryGetProperty("_class_name", out var c) && c.ValueKind == JsonValueKind.String
+                    ? c.GetString()! : throw new InvalidDataException($"{schedulerPath}: key '_class_name' is missing");
+            }
+            model.SavePretrained(Path.Combine(settings.Out, "unet"));
+            AtomicFile.WriteAllText(Path.Combine(settings.Out, "scheduler", SchedulerConfigFileName), schedulerJson);
+            var index = new JsonObject
+            {
+                ["_class_name"] = "DanceDiffusionPipeline",
+                ["_diffusers_version"] = DiffusersUNet2DConfig.DiffusersVersion,
+                ["scheduler"] = new JsonArray("diffusers", schedulerClass),
+                ["unet"] = new JsonArray("diffusers", DiffusersUNet1DConfig.ClassName),
+            };
+            AtomicFile.WriteAllText(Path.Combine(settings.Out, "model_index.json"), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            layout = " and the DanceDiffusionPipeline layout (model_index.json, unet/, scheduler/)";
+        }
+        AnsiConsole.Console.WriteLine($"wrote {Path.Combine(settings.Out, DiffusersUNet2DConfig.FileName)}, "
+            + $"{Path.Combine(settings.Out, DiffusersUNet2DCheckpoint.WeightsFileName)} ({model.ParameterCount} parameters){layout}");
         return 0;
     }
 }

@@ -21,7 +21,7 @@ internal sealed class VerifyCommand : Command<VerifyCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--model <DIR>")]
-        [Description("diffusers UNet2DModel folder.")]
+        [Description("diffusers UNet2DModel or UNet1DModel folder.")]
         public string Model { get; init; } = "";
 
         [CommandOption("--io <FILE>")]
@@ -43,7 +43,7 @@ internal sealed class VerifyCommand : Command<VerifyCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.EnsureLoaded();
-        using var model = UNet2DModel.FromPretrained(settings.Model);
+        using var model = LoadModel(settings.Model);
         using var scope = NewDisposeScope();
         var io = SafeTensors.Load(settings.Io);
         Tensor Get(string name) => io.TryGetValue(name, out var t) ? t : throw new InvalidDataException($"{settings.Io}: tensor '{name}' not found");
@@ -55,7 +55,7 @@ internal sealed class VerifyCommand : Command<VerifyCommand.Settings>
         try
         {
             using var _ = inference_mode();
-            actual = model.call(sample.to(ScalarType.Float32), timesteps, labels);
+            actual = ((Denoisers.IDiffusionNetwork)model).Predict(sample.to(ScalarType.Float32), timesteps, labels);
         }
         catch (ArgumentException e)
         {
@@ -69,4 +69,8 @@ internal sealed class VerifyCommand : Command<VerifyCommand.Settings>
             $"max |output - expected| = {diff:E3} (tolerance {settings.Tolerance:E1}): {(ok ? "OK" : "FAILED")}"));
         return ok ? 0 : AboveTolerance;
     }
+
+    /// <summary>The UNet1DModel or UNet2DModel of a diffusers folder, chosen by its config's <c>_class_name</c>.</summary>
+    internal static TorchSharp.torch.nn.Module LoadModel(string directory) =>
+        Models.Diffusers.DiffusersUNet1DConfig.IsUNet1DFolder(directory) ? UNet1DModel.FromPretrained(directory) : UNet2DModel.FromPretrained(directory);
 }

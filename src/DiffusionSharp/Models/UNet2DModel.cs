@@ -314,7 +314,7 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
             throw new ArgumentException($"sample height and width must be multiples of {factor}, got {sample.shape[2]}×{sample.shape[3]}", nameof(sample));
     }
 
-    private static Tensor BroadcastTimesteps(Tensor timesteps, long batch)
+    internal static Tensor BroadcastTimesteps(Tensor timesteps, long batch)
     {
         var t = timesteps.dim() == 0 ? timesteps.unsqueeze(0) : timesteps;
         if (t.dim() != 1 || (t.shape[0] != batch && t.shape[0] != 1))
@@ -323,7 +323,7 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
     }
 
     /// <summary>Table lookups need integer values in [0, <paramref name="count"/>).</summary>
-    private static void CheckIndices(Tensor values, long count, string name)
+    internal static void CheckIndices(Tensor values, long count, string name)
     {
         var asLong = values.to(ScalarType.Int64);
         if (values.is_floating_point() && !asLong.to(values.dtype).eq(values).all().item<bool>())

@@ -179,4 +179,73 @@ public sealed class UNetCommandsTests : IDisposable
         AssertOneLineError(err, Path.Combine(broken, "config.json"), "'block_out_channels'");
         Assert.False(Directory.Exists(Path.Combine(_tmp.FullName, "never")));
     }
+
+    private static string Fixture1D(string name) => Path.Combine(TestPaths.UNet1D, name);
+
+    [Fact]
+    public void InspectShowsAUNet1DFolder()
+    {
+        var (code, output, err) = Run("inspect", Fixture1D("dance_tiny"));
+        Assert.True(code == 0, output + err);
+        Assert.Contains("660,133 (config) + 48 buffer elements, 660,181 stored in 325 tensors", output);
+        Assert.DoesNotContain("MISMATCH", output);
+        Assert.Contains("UNet1DModel", output);
+        Assert.Contains("mid_block.down.kernel", output);
+    }
+
+    [Theory]
+    [InlineData("dance_tiny")]
+    [InlineData("resnet_temporal_tiny")]
+    public void VerifyReproducesTheUNet1DFixturesAndFailsAboveTheTolerance(string name)
+    {
+        string io = Path.Combine(Fixture1D(name), "io.safetensors");
+        var (code, output, err) = Run("verify", "--model", Fixture1D(name), "--io", io);
+        Assert.True(code == 0, output + err);
+        Assert.Contains("OK", output);
+        (code, output, _) = Run("verify", "--model", Fixture1D(name), "--io", io, "--tol", "1e-12");
+        Assert.Equal(2, code);
+        Assert.Contains("FAILED", output);
+    }
+
+    [Fact]
+    public void ExportWritesAUNet1DFolderThatLoadsUnchanged()
+    {
+        string src = Path.Combine(_tmp.FullName, "src1d");
+        Directory.CreateDirectory(src);
+        foreach (var f in new[] { "config.json", DiffusersUNet2DCheckpoint.WeightsFileName })
+            File.Copy(Path.Combine(Fixture1D("resnet_temporal_tiny"), f), Path.Combine(src, f));
+        const string scheduler = "{\"_class_name\": \"IPNDMScheduler\", \"num_train_timesteps\": 1000}";
+        File.WriteAllText(Path.Combine(src, "scheduler_config.json"), scheduler);
+        string dst = Path.Combine(_tmp.FullName, "out1d");
+        var (code, output, err) = Run("export", "--model", src, "--out", dst);
+        Assert.True(code == 0, output + err);
+        Assert.Equal(File.ReadAllText(Path.Combine(src, "config.json")), File.ReadAllText(Path.Combine(dst, "config.json")));
+        Assert.Equal(File.ReadAllText(Path.Combine(dst, "config.json")), File.ReadAllText(Path.Combine(dst, "unet", "config.json")));
+        Assert.Equal(scheduler, File.ReadAllText(Path.Combine(dst, "scheduler", "scheduler_config.json")));
+        using (var index = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dst, "model_index.json"))))
+        {
+            Assert.Equal("DanceDiffusionPipeline", index.RootElement.GetProperty("_class_name").GetString());
+            Assert.Equal("UNet1DModel", index.RootElement.GetProperty("unet")[1].GetString());
+            Assert.Equal("IPNDMScheduler", index.RootElement.GetProperty("scheduler")[1].GetString());
+        }
+        var expected = SafeTensors.ReadHeader(Path.Combine(src, DiffusersUNet2DCheckpoint.WeightsFileName)).Tensors;
+        var written = SafeTensors.ReadHeader(Path.Combine(dst, DiffusersUNet2DCheckpoint.WeightsFileName)).Tensors;
+        Assert.Equal(expected.Select(t => (t.Name, t.Begin, t.End)), written.Select(t => (t.Name, t.Begin, t.End)));
+        using var reloaded = UNet1DModel.FromPretrained(dst);
+        Assert.Equal(251042, reloaded.ParameterCount);
+        Assert.Equal(0, Run("verify", "--model", dst, "--io", Path.Combine(Fixture1D("resnet_temporal_tiny"), "io.safetensors")).Code);
+    }
+
+    [Fact]
+    public void ABadUNet1DConfigIsOneLineNamingTheKey()
+    {
+        string broken = Path.Combine(_tmp.FullName, "broken1d");
+        Directory.CreateDirectory(broken);
+        File.Copy(Path.Combine(Fixture1D("dance_tiny"), DiffusersUNet2DCheckpoint.WeightsFileName), Path.Combine(broken, DiffusersUNet2DCheckpoint.WeightsFileName));
+        string config = File.ReadAllText(Path.Combine(Fixture1D("dance_tiny"), "config.json")).Replace("\"extra_in_channels\": 8", "\"extra_in_channels\": 3");
+        File.WriteAllText(Path.Combine(broken, "config.json"), config);
+        var (code, _, err) = Run("verify", "--model", broken, "--io", Path.Combine(Fixture1D("dance_tiny"), "io.safetensors"));
+        Assert.Equal(1, code);
+        AssertOneLineError(err, Path.Combine(broken, "config.json"), "'extra_in_channels'");
+    }
 }

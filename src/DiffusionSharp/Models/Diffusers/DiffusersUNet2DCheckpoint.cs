@@ -39,22 +39,7 @@ public static partial class DiffusersUNet2DCheckpoint
             throw new InvalidDataException($"{configPath}: not found (a diffusers UNet2DModel folder holds {DiffusersUNet2DConfig.FileName} and {WeightsFileName})");
         var config = DiffusersUNet2DConfig.Read(configPath);
         string weightsPath = FindWeights(directory);
-        // Compare sizes before building: a config can ask for any number of parameters, a checkpoint's are bounded by
-        // its file size. Building only configs within a small multiple of the stored count bounds allocation by the
-        // file size, and still lets near misses reach LoadWeights, which names the missing or misshapen tensor.
-        var (infos, _, _) = SafeTensors.ReadHeader(weightsPath);
-        long stored = infos.Sum(i => i.Shape.Aggregate(1L, (a, d) => a * d));
-        long needed;
-        try
-        {
-            needed = config.CountParameters();
-        }
-        catch (OverflowException)
-        {
-            throw new InvalidDataException($"{configPath}: the config describes more than 2⁶³ parameters");
-        }
-        if (needed > 2 * stored + MaxUncheckedParameters)
-            throw new InvalidDataException($"{weightsPath}: holds {stored} parameters, the config ({configPath}) needs {needed}");
+        CheckSize(configPath, weightsPath, config.CountParameters);
         var model = new UNet2DModel(config);
         try
         {
@@ -69,20 +54,51 @@ public static partial class DiffusersUNet2DCheckpoint
     }
 
     /// <summary>
+    /// Compare sizes before building: a config can ask for any number of parameters, a checkpoint's are bounded by
+    /// its file size. Building only configs within a small multiple of the stored count bounds allocation by the
+    /// file size, and still lets near misses reach the weight loader, which names the missing or misshapen tensor.
+    /// </summary>
+    internal static void CheckSize(string configPath, string weightsPath, Func<long> countParameters)
+    {
+        var (infos, _, _) = SafeTensors.ReadHeader(weightsPath);
+        long stored = infos.Sum(i => i.Shape.Aggregate(1L, (a, d) => a * d));
+        long needed;
+        try
+        {
+            needed = countParameters();
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidDataException($"{configPath}: the config describes more than 2⁶³ parameters");
+        }
+        if (needed > 2 * stored + MaxUncheckedParameters)
+            throw new InvalidDataException($"{weightsPath}: holds {stored} parameters, the config ({configPath}) needs {needed}");
+    }
+
+    /// <summary>
     /// Copies a diffusers state dict from <paramref name="path"/> into <paramref name="model"/>. Floating tensors of any
     /// width are converted to the parameter dtype (as diffusers does); keys, shapes and dtype kinds must match exactly.
     /// </summary>
     public static void LoadWeights(UNet2DModel model, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
+        var attentionPaths = AttentionPaths(model.state_dict().Keys);
+        LoadStateDict(model, path, name => MapLegacyName(name, attentionPaths));
+    }
+
+    /// <summary>
+    /// Copies a safetensors state dict into <paramref name="model"/>'s parameters and buffers, checking the header
+    /// (names after <paramref name="mapName"/>, shapes, floating dtypes) against the model before reading any data.
+    /// </summary>
+    internal static void LoadStateDict(TorchSharp.torch.nn.Module model, string path, Func<string, string> mapName)
+    {
         // Check the header against the model before reading any tensor data.
         var (infos, _, _) = SafeTensors.ReadHeader(path);
         var target = model.state_dict();
-        var attentionPaths = AttentionPaths(target.Keys);
         var renamed = new Dictionary<string, string>(StringComparer.Ordinal);   // checkpoint name → model name
         foreach (var info in infos)
         {
-            string name = MapLegacyName(info.Name, attentionPaths);
+            string name = mapName(info.Name);
             if (renamed.ContainsValue(name))
                 throw new InvalidDataException($"{path}: tensor '{info.Name}' duplicates '{renamed.First(kv => kv.Value == name).Key}' (both map to '{name}')");
             renamed[info.Name] = name;
@@ -123,12 +139,16 @@ public static partial class DiffusersUNet2DCheckpoint
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(directory);
         Directory.CreateDirectory(directory);
-        using (var scope = NewDisposeScope())
-        {
-            var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach(), StringComparer.Ordinal);
-            SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, Metadata);
-        }
+        SaveStateDict(model, directory);
         DiffusersUNet2DConfig.Write(Path.Combine(directory, DiffusersUNet2DConfig.FileName), model.Config);
+    }
+
+    /// <summary>Writes <paramref name="model"/>'s state dict (parameters and persistent buffers) as <see cref="WeightsFileName"/> in <paramref name="directory"/>.</summary>
+    internal static void SaveStateDict(TorchSharp.torch.nn.Module model, string directory)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach(), StringComparer.Ordinal);
+        SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, Metadata);
     }
 
     /// <summary>The model's name for a checkpoint tensor name (legacy attention names renamed; others unchanged).</summary>
@@ -143,7 +163,7 @@ public static partial class DiffusersUNet2DCheckpoint
     private static HashSet<string> AttentionPaths(IEnumerable<string> keys) =>
         keys.Select(k => AttentionKey().Match(k)).Where(m => m.Success).Select(m => m.Groups["module"].Value).ToHashSet(StringComparer.Ordinal);
 
-    private static string FindWeights(string directory)
+    internal static string FindWeights(string directory)
     {
         string path = Path.Combine(directory, WeightsFileName);
         if (File.Exists(path))

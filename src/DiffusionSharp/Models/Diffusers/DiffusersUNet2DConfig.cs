@@ -41,7 +41,10 @@ public static class DiffusersUNet2DConfig
     public static IReadOnlyList<string> KnownKeys => s_knownKeys;
 
     /// <summary>Reads <paramref name="path"/>; a malformed file or value gives an <see cref="InvalidDataException"/> naming the file and key.</summary>
-    public static UNet2DConfig Read(string path)
+    public static UNet2DConfig Read(string path) => Parse(ReadText(path), path);
+
+    /// <summary>A config file's text, refusing files over <see cref="MaxConfigBytes"/>; failures name the file.</summary>
+    internal static string ReadText(string path)
     {
         string text;
         try
@@ -55,30 +58,15 @@ public static class DiffusersUNet2DConfig
         {
             throw new InvalidDataException($"{path}: cannot read ({e.Message})", e);
         }
-        return Parse(text, path);
+        return text;
     }
 
     /// <summary>Parses config JSON; <paramref name="source"/> names it in error messages.</summary>
     public static UNet2DConfig Parse(string json, string source)
     {
         ArgumentNullException.ThrowIfNull(json);
-        JsonDocument doc;
-        try
         {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: malformed JSON ({e.Message})", e);
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{source}: the config is not a JSON object");
-            // Python's json keeps the last of duplicate keys.
-            var values = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-            foreach (var p in doc.RootElement.EnumerateObject())
-                values[p.Name] = p.Value.Clone();
+            var values = ReadObject(json, source);
             var r = new Reader(values, source);
 
             if (values.TryGetValue("_class_name", out var cls) && !(cls.ValueKind == JsonValueKind.String && cls.GetString() == ClassName))
@@ -121,6 +109,29 @@ public static class DiffusersUNet2DConfig
             if (config.FindProblem() is { } problem)
                 throw new InvalidDataException($"{source}: key '{problem.Key}': {problem.Reason}");
             return config;
+        }
+    }
+
+    /// <summary>A config's top-level members (the last of duplicate keys wins, as in Python's json); failures name <paramref name="source"/>.</summary>
+    internal static Dictionary<string, JsonElement> ReadObject(string json, string source)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: malformed JSON ({e.Message})", e);
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"{source}: the config is not a JSON object");
+            var values = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+            foreach (var p in doc.RootElement.EnumerateObject())
+                values[p.Name] = p.Value.Clone();
+            return values;
         }
     }
 
@@ -180,11 +191,11 @@ public static class DiffusersUNet2DConfig
 
     private static bool IsSmallInteger(double v) => Math.Abs(v) < 1e15 && v == Math.Floor(v);
 
-    private static PythonJson.Node NullableInt(int? v) => v is { } x ? new PythonJson.Int(x) : new PythonJson.Null();
+    internal static PythonJson.Node NullableInt(int? v) => v is { } x ? new PythonJson.Int(x) : new PythonJson.Null();
 
-    private static PythonJson.Arr Ints(IEnumerable<int> v) => new(v.Select(x => (PythonJson.Node)new PythonJson.Int(x)).ToList());
+    internal static PythonJson.Arr Ints(IEnumerable<int> v) => new(v.Select(x => (PythonJson.Node)new PythonJson.Int(x)).ToList());
 
-    private static PythonJson.Str Name<T>(IReadOnlyList<(string Name, T Value)> table, T value) where T : struct, Enum =>
+    internal static PythonJson.Str Name<T>(IReadOnlyList<(string Name, T Value)> table, T value) where T : struct, Enum =>
         new(table.First(e => EqualityComparer<T>.Default.Equals(e.Value, value)).Name);
 
     // Spellings as diffusers writes them; the first entry for a value is the one written. Aliases diffusers accepts follow.
@@ -207,7 +218,7 @@ public static class DiffusersUNet2DConfig
 
     private static readonly (string, ResamplingType)[] s_resamplingTypes = [("conv", ResamplingType.Conv), ("resnet", ResamplingType.Resnet)];
 
-    private static readonly (string, ActivationFunction)[] s_activations =
+    internal static readonly (string, ActivationFunction)[] s_activations =
     [
         ("silu", ActivationFunction.Silu), ("swish", ActivationFunction.Swish), ("mish", ActivationFunction.Mish),
         ("gelu", ActivationFunction.Gelu), ("relu", ActivationFunction.Relu),
@@ -220,7 +231,7 @@ public static class DiffusersUNet2DConfig
         [("timestep", ClassEmbedType.Timestep), ("identity", ClassEmbedType.Identity)];
 
     /// <summary>Typed access to the config's values, each failure naming the source and key.</summary>
-    private sealed class Reader(Dictionary<string, JsonElement> values, string source)
+    internal sealed class Reader(Dictionary<string, JsonElement> values, string source)
     {
         private InvalidDataException Bad(string key, string expected, JsonElement found)
         {
@@ -260,8 +271,8 @@ public static class DiffusersUNet2DConfig
         public T Enum<T>(string key, T fallback, IReadOnlyList<(string Name, T Value)> table, bool ignoreCase = false) where T : struct, Enum =>
             !values.TryGetValue(key, out var e) ? fallback : AsEnum(key, e, table, ignoreCase);
 
-        public T? NullableEnum<T>(string key, T? fallback, IReadOnlyList<(string Name, T Value)> table) where T : struct, Enum =>
-            !values.TryGetValue(key, out var e) ? fallback : e.ValueKind == JsonValueKind.Null ? null : AsEnum(key, e, table, false);
+        public T? NullableEnum<T>(string key, T? fallback, IReadOnlyList<(string Name, T Value)> table, bool ignoreCase = false) where T : struct, Enum =>
+            !values.TryGetValue(key, out var e) ? fallback : e.ValueKind == JsonValueKind.Null ? null : AsEnum(key, e, table, ignoreCase);
 
         public ImmutableArray<T> EnumList<T>(string key, ImmutableArray<T> fallback, IReadOnlyList<(string Name, T Value)> table) where T : struct, Enum
         {

@@ -54,5 +54,59 @@ public static class CpuConvolution
         return y.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// y = conv1d(x, w, b) (x [B, C_in, L], w [C_out, C_in/groups, k]) with zero padding <paramref name="padding"/> on
+    /// both ends, channel-padded as <see cref="Conv2d"/> is. Grouped convolutions are supported for groups = 1 and for
+    /// depthwise convolutions (groups = C_in = C_out, w [C, 1, k]), whose padded groups are zero too.
+    /// </summary>
+    public static Tensor Conv1d(Tensor x, Tensor w, Tensor? b, long stride, long padding, long groups = 1)
+    {
+        long cout = w.shape[0];
+        long cin = groups == 1 ? w.shape[1] : CheckDepthwise(w, groups, cout);
+        long ci = RoundUp(cin), co = RoundUp(cout);
+        if (ci == cin && co == cout)
+            return F.conv1d(x, w, b, stride, padding, groups: groups);
+        using var scope = NewDisposeScope();
+        x = F.pad(x, [0, 0, 0, ci - cin]);                 // pads (L, C) of [B, C, L]
+        if (groups == 1)
+            w = F.pad(w, [0, 0, 0, ci - cin, 0, co - cout]);   // pads (k, C_in, C_out) of [C_out, C_in, k]
+        else
+            w = F.pad(w, [0, 0, 0, 0, 0, co - cout]);
+        if (b is not null)
+            b = F.pad(b, [0, co - cout]);
+        var y = F.conv1d(x, w, b, stride, padding, groups: groups == 1 ? 1 : co);
+        return y.narrow(1, 0, cout).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// y = conv_transpose1d(x, w, b) (x [B, C_in, L], w [C_in, C_out/groups, k]) with stride <paramref name="stride"/>
+    /// and padding <paramref name="padding"/>, channel-padded like <see cref="Conv1d"/> (groups = 1 or depthwise).
+    /// </summary>
+    public static Tensor ConvTranspose1d(Tensor x, Tensor w, Tensor? b, long stride, long padding, long groups = 1)
+    {
+        long cin = w.shape[0];
+        long cout = groups == 1 ? w.shape[1] : CheckDepthwise(w, groups, cin);
+        long ci = RoundUp(cin), co = RoundUp(cout);
+        if (ci == cin && co == cout)
+            return F.conv_transpose1d(x, w, b, stride, padding, groups: groups);
+        using var scope = NewDisposeScope();
+        x = F.pad(x, [0, 0, 0, ci - cin]);
+        if (groups == 1)
+            w = F.pad(w, [0, 0, 0, co - cout, 0, ci - cin]);   // pads (k, C_out, C_in) of [C_in, C_out, k]
+        else
+            w = F.pad(w, [0, 0, 0, 0, 0, ci - cin]);
+        if (b is not null)
+            b = F.pad(b, [0, co - cout]);
+        var y = F.conv_transpose1d(x, w, b, stride, padding, groups: groups == 1 ? 1 : ci);
+        return y.narrow(1, 0, cout).MoveToOuterDisposeScope();
+    }
+
+    private static long CheckDepthwise(Tensor w, long groups, long channels)
+    {
+        if (groups != channels || w.shape[1] != 1)
+            throw new ArgumentException($"only groups = 1 or depthwise convolutions are supported, got groups {groups} for weight [{string.Join(", ", w.shape)}]", nameof(groups));
+        return channels;
+    }
+
     private static long RoundUp(long c) => (c + ChannelMultiple - 1) / ChannelMultiple * ChannelMultiple;
 }

@@ -48,18 +48,34 @@ internal sealed class GaussianFourierProjection : nn.Module<Tensor, Tensor>
 {
     [ComponentName(Name = "weight")] private readonly Parameter _weight;
 
+    private readonly bool _log = true;
+    private readonly bool _flipSinToCos;
+
     public GaussianFourierProjection(long embeddingSize, double scale) : base("time_proj")
     {
         _weight = new Parameter(randn(embeddingSize) * scale, requires_grad: false);
         RegisterComponents();
     }
 
+    /// <summary>
+    /// diffusers' other spellings of the same features: <paramref name="log"/> = false projects t itself
+    /// (UNet1DModel's Dance Diffusion layout feeds continuous t), and <paramref name="flipSinToCos"/> puts cos first.
+    /// </summary>
+    public GaussianFourierProjection(long embeddingSize, double scale, bool log, bool flipSinToCos) : this(embeddingSize, scale)
+    {
+        _log = log;
+        _flipSinToCos = flipSinToCos;
+    }
+
     public override Tensor forward(Tensor sigma)
     {
         using var scope = NewDisposeScope();
-        var x = log(sigma.to(_weight.dtype));
+        var x = sigma.to(_weight.dtype);
+        if (_log)
+            x = log(x);
         var proj = x.unsqueeze(1) * _weight.unsqueeze(0) * 2 * Math.PI;
-        return cat([sin(proj), cos(proj)], 1).MoveToOuterDisposeScope();
+        var emb = _flipSinToCos ? cat([cos(proj), sin(proj)], 1) : cat([sin(proj), cos(proj)], 1);
+        return emb.MoveToOuterDisposeScope();
     }
 }
 
@@ -83,19 +99,26 @@ internal sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
     [ComponentName(Name = "linear_1")] private readonly Linear _linear1;
     [ComponentName(Name = "linear_2")] private readonly Linear _linear2;
     private readonly LayerContext _ctx;
+    private readonly ActivationFunction _activation = ActivationFunction.Silu;
 
-    public TimestepEmbedding(LayerContext ctx, long inChannels, long embedDim, string name) : base(name)
+    public TimestepEmbedding(LayerContext ctx, long inChannels, long embedDim, string name) : this(ctx, inChannels, embedDim, name, ActivationFunction.Silu, embedDim)
+    {
+    }
+
+    /// <summary>diffusers' general form: linear_1 (in → embedDim) → <paramref name="activation"/> → linear_2 (embedDim → <paramref name="outDim"/>).</summary>
+    public TimestepEmbedding(LayerContext ctx, long inChannels, long embedDim, string name, ActivationFunction activation, long outDim) : base(name)
     {
         _ctx = ctx;
+        _activation = activation;
         _linear1 = nn.Linear(inChannels, embedDim);
-        _linear2 = nn.Linear(embedDim, embedDim);
+        _linear2 = nn.Linear(embedDim, outDim);
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = nn.functional.silu(Ops.Linear(_ctx, _linear1, x));
+        var h = Ops.Activation(_activation, Ops.Linear(_ctx, _linear1, x));
         return Ops.Linear(_ctx, _linear2, h).MoveToOuterDisposeScope();
     }
 }
