@@ -21,10 +21,10 @@ public enum UnknownCharacterPolicy
 /// the last, <see cref="MaskId"/> = <see cref="CharacterCount"/>, as MDLM appends its mask to the tokenizer's vocabulary.
 /// </summary>
 /// <remarks>
-/// Characters rather than bytes: the King James Bible has 65 distinct characters (64 in the verses, plus the newline
+/// Characters rather than bytes: the King James Bible has 63 distinct characters (62 in the verses, plus the newline
 /// that joins them), all ASCII, so for it bits per character and bits per byte are the same number, while a byte
-/// vocabulary would give the output layer 256 entries of which 191 never occur, and a uniform model's
-/// log₂|V| baseline would read 8 bits instead of 6.02. A corpus with non-ASCII text keeps one token per character
+/// vocabulary would give the output layer 256 entries of which 193 never occur, and a uniform model's
+/// log₂|V| baseline would read 8 bits instead of 5.98. A corpus with non-ASCII text keeps one token per character
 /// (not per UTF-8 byte), so its figures stay per character.
 /// </remarks>
 public sealed class CharacterVocabulary

@@ -90,6 +90,7 @@ public static class MaskedDiffusion
             throw new ArgumentException($"tokens must be an int64 tensor [B, L], not {x0.dtype} [{string.Join(", ", x0.shape)}]", nameof(x0));
         if (x0.numel() == 0)
             throw new ArgumentException("tokens are empty", nameof(x0));
+        using var scope = NewDisposeScope();
         long min = x0.min().item<long>(), max = x0.max().item<long>();
         if (min < 0 || max >= vocabularySize)
             throw new ArgumentException($"token ids must lie in [0, {vocabularySize}), found {min}…{max}", nameof(x0));

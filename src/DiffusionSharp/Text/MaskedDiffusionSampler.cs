@@ -50,8 +50,11 @@ public sealed class MaskedDiffusionSampler
         long b = template.shape[0], l = template.shape[1], v = model.VocabularySize;
         if (seeds.Count != b)
             throw new ArgumentException($"{seeds.Count} seeds for {b} samples", nameof(seeds));
-        if (template.numel() > 0 && (template.min().item<long>() < 0 || template.max().item<long>() >= v))
-            throw new ArgumentException($"template token ids must lie in [0, {v})", nameof(template));
+        using (NewDisposeScope())
+        {
+            if (template.numel() == 0 || template.min().item<long>() < 0 || template.max().item<long>() >= v)
+                throw new ArgumentException($"template token ids must lie in [0, {v}) and there must be some", nameof(template));
+        }
 
         var generators = seeds.Select(s => new Generator((ulong)s)).ToArray();
         NetworkCalls = 0;
@@ -78,7 +81,7 @@ public sealed class MaskedDiffusionSampler
                 var gumbel = -log(-log(u));
                 var drawn = (logWeights + gumbel).argmax(2);
                 var next = where(x.eq(model.MaskId), drawn, x);
-                bool changed = !next.equal(x).item<bool>();
+                bool changed = !next.eq(x).all().item<bool>();
                 x.Dispose();
                 x = next.MoveToOuterDisposeScope();
                 if (changed || model.IsTimeConditioned)
