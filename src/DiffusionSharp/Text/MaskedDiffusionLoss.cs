@@ -132,6 +132,8 @@ public sealed record AutoregressiveLoss
     public static Tensor SequenceNll(ITokenDenoiser model, Tensor x0)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (model is TextTransformer { Config.Causal: false })
+            throw new ArgumentException("the autoregressive loss needs a causal model (config causal: true); a bidirectional one would see the character it predicts", nameof(model));
         MaskedDiffusion.CheckTokens(x0, model.VocabularySize, model.MaskId);
         using var scope = NewDisposeScope();
         long b = x0.shape[0], l = x0.shape[1];

@@ -88,7 +88,10 @@ public sealed class MaskedDiffusionTests
         a.backward();
         Assert.All(model.parameters(), p => Assert.NotNull(p.grad));
         Assert.Throws<ArgumentException>(() => loss.Compute(model, full(2, 3, model.MaskId), g1));
-        Assert.Throws<ArgumentException>(() => new AutoregressiveLoss().Compute(model, full(2, 3, 99L), g1));
+        var e = Assert.Throws<ArgumentException>(() => new AutoregressiveLoss().Compute(model, x0, g1));
+        Assert.Contains("causal", e.Message, StringComparison.Ordinal);
+        using var causal = new TextTransformer(TextTransformerTests.Tiny(causal: true));
+        Assert.Throws<ArgumentException>(() => new AutoregressiveLoss().Compute(causal, full(2, 3, 99L), g1));
     }
 
     [Fact]

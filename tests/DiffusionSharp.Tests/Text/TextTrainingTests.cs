@@ -15,7 +15,7 @@ namespace DiffusionSharp.Tests.Text;
 public sealed class TextTrainingTests(ITestOutputHelper output)
 {
     private const int Length = 64;
-    private const int Steps = 200;
+    private const int Steps = 300;
     private const int Batch = 16;
 
     [Fact]
