@@ -1,0 +1,141 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Text;
+
+/// <summary>
+/// Ancestral sampling of the masked-diffusion model (MDLM, Sahoo et al. 2024, §3.3 and App. B; the <c>ddpm_cache</c>
+/// sampler) on the grid t_k = 1 − k/N, k = 0…N, for the log-linear schedule α_t = 1 − t. A step from t to s &lt; t
+/// leaves unmasked tokens as they are (SUBS) and draws each masked one from
+/// <code>
+///   q(z_s | z_t = [MASK], x̂₀) = ((α_s − α_t)·x̂₀ + (1 − α_s)·[MASK]) / (1 − α_t) ∝ (t − s)·p_θ(· | z_t) + s·[MASK],
+/// </code>
+/// so the last step (s = 0) unmasks every remaining position. Positions that hold a token at the start (a prompt, the
+/// text around an infilled span) are never masked, so they never change.
+/// </summary>
+/// <remarks>
+/// Caching (MDLM's <c>p_x0_cache</c>): without time conditioning p_θ depends on z_t only, so when a step changes no
+/// token the next step reuses the last p_θ instead of calling the network; with many steps most steps change nothing.
+/// Categorical draws are Gumbel-max in float64 (argmax(log w + G), G = −log(−log U)): in float32 U is a multiple of 2⁻²⁴,
+/// which truncates the Gumbel tail and lowers the effective temperature (Zheng et al. 2024, "Masked diffusion models
+/// are secretly time-agnostic masked models and exploit inaccurate categorical sampling", §4). Each sample has its own
+/// seeded generator, so a sample does not depend on the batch it was drawn in.
+/// </remarks>
+public sealed class MaskedDiffusionSampler
+{
+    /// <summary>A sampler of <paramref name="steps"/> steps.</summary>
+    public MaskedDiffusionSampler(int steps)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1, nameof(steps));
+        Steps = steps;
+    }
+
+    /// <summary>The number of steps N.</summary>
+    public int Steps { get; }
+
+    /// <summary>How many times the last <see cref="Sample"/> called the network.</summary>
+    public int NetworkCalls { get; private set; }
+
+    /// <summary>
+    /// Completes <paramref name="template"/> [B, L] (int64; [MASK] where text is to be generated, any other id is kept),
+    /// sample b drawing from a generator seeded with <paramref name="seeds"/>[b]. Returns a fresh [B, L] tensor with no [MASK].
+    /// </summary>
+    public Tensor Sample(ITokenDenoiser model, Tensor template, IReadOnlyList<long> seeds)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(template);
+        ArgumentNullException.ThrowIfNull(seeds);
+        if (template.dim() != 2 || template.dtype != ScalarType.Int64)
+            throw new ArgumentException($"template must be an int64 tensor [B, L], not {template.dtype} [{string.Join(", ", template.shape)}]", nameof(template));
+        long b = template.shape[0], l = template.shape[1], v = model.VocabularySize;
+        if (seeds.Count != b)
+            throw new ArgumentException($"{seeds.Count} seeds for {b} samples", nameof(seeds));
+        using (NewDisposeScope())
+        {
+            if (template.numel() == 0 || template.min().item<long>() < 0 || template.max().item<long>() >= v)
+                throw new ArgumentException($"template token ids must lie in [0, {v}) and there must be some", nameof(template));
+        }
+
+        var generators = seeds.Select(s => new Generator((ulong)s)).ToArray();
+        NetworkCalls = 0;
+        try
+        {
+            using var outer = NewDisposeScope();
+            using var mode = inference_mode();
+            var x = template.clone();
+            Tensor? cache = null;
+            var maskColumn = arange(v).eq(model.MaskId);
+            for (int k = 0; k < Steps; k++)
+            {
+                using var scope = NewDisposeScope();
+                double t = 1.0 - (double)k / Steps, s = 1.0 - (double)(k + 1) / Steps;
+                if (cache is null)
+                {
+                    var logits = model.Logits(x, full(b, t, ScalarType.Float32));
+                    cache = MaskedDiffusion.MaskedLogSoftmax(logits, model.MaskId).to(ScalarType.Float64).MoveToOuterDisposeScope();
+                    NetworkCalls++;
+                }
+                // log of the unnormalised weights: (t − s)·p_θ for characters, s for [MASK].
+                var logWeights = where(maskColumn, full(1, 1, v, Math.Log(s), ScalarType.Float64), cache + Math.Log(t - s));
+                var u = stack(generators.Select(g => rand(l, v, ScalarType.Float64, generator: g)).ToArray());
+                var gumbel = -log(-log(u));
+                var drawn = (logWeights + gumbel).argmax(2);
+                var next = where(x.eq(model.MaskId), drawn, x);
+                bool changed = !next.eq(x).all().item<bool>();
+                x.Dispose();
+                x = next.MoveToOuterDisposeScope();
+                if (changed || model.IsTimeConditioned)
+                {
+                    cache.Dispose();
+                    cache = null;
+                }
+            }
+            return x.MoveToOuterDisposeScope();
+        }
+        finally
+        {
+            foreach (var g in generators)
+                g.Dispose();
+        }
+    }
+}
+
+/// <summary>Sampling templates: the tokens a sample must keep, [MASK] where the sampler writes.</summary>
+public static class TextPrompt
+{
+    /// <summary>[1, length] of [MASK]: unconditional text.</summary>
+    public static Tensor Unconditional(CharacterVocabulary vocabulary, int length)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(length));
+        return full(1, length, vocabulary.MaskId, ScalarType.Int64);
+    }
+
+    /// <summary>[1, length]: <paramref name="prompt"/> at the start, [MASK] after it.</summary>
+    /// <exception cref="ArgumentException">The prompt is longer than <paramref name="length"/>, or has a character the vocabulary lacks (per <paramref name="policy"/>).</exception>
+    public static Tensor Prefix(CharacterVocabulary vocabulary, string prompt, int length, UnknownCharacterPolicy policy = UnknownCharacterPolicy.Error)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        long[] ids = vocabulary.Encode(prompt, policy);
+        if (ids.Length > length)
+            throw new ArgumentException($"the prompt has {ids.Length} characters, more than the sample length {length}", nameof(prompt));
+        return Build(vocabulary, ids, length - ids.Length, []);
+    }
+
+    /// <summary>[1, |before| + span + |after|]: <paramref name="before"/>, <paramref name="span"/> [MASK]s to infill, <paramref name="after"/>.</summary>
+    public static Tensor Infill(CharacterVocabulary vocabulary, string before, int span, string after, UnknownCharacterPolicy policy = UnknownCharacterPolicy.Error)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        ArgumentOutOfRangeException.ThrowIfLessThan(span, 1, nameof(span));
+        return Build(vocabulary, vocabulary.Encode(before, policy), span, vocabulary.Encode(after, policy));
+    }
+
+    private static Tensor Build(CharacterVocabulary vocabulary, long[] before, int span, long[] after)
+    {
+        var ids = new long[before.Length + span + after.Length];
+        before.CopyTo(ids, 0);
+        ids.AsSpan(before.Length, span).Fill(vocabulary.MaskId);
+        after.CopyTo(ids, before.Length + span);
+        return tensor(ids, [1, ids.Length], ScalarType.Int64);
+    }
+}

@@ -1,0 +1,155 @@
+using DiffusionSharp.IO;
+using DiffusionSharp.Models;
+using DiffusionSharp.Models.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Text;
+
+/// <summary>
+/// A network that maps tokens (with [MASK] at hidden positions) and a time t to logits over the vocabulary: what
+/// <see cref="MaskedDiffusionSampler"/> and the losses need.
+/// </summary>
+public interface ITokenDenoiser
+{
+    /// <summary>The number of token ids, [MASK] included.</summary>
+    int VocabularySize { get; }
+
+    /// <summary>The id of [MASK].</summary>
+    long MaskId { get; }
+
+    /// <summary>Whether the logits depend on t (if not, an unchanged input gives unchanged logits and may be cached).</summary>
+    bool IsTimeConditioned { get; }
+
+    /// <summary>Logits [B, L, VocabularySize] (float32) for tokens [B, L] (int64) at times t [B].</summary>
+    Tensor Logits(Tensor tokens, Tensor t);
+}
+
+/// <summary>
+/// The text denoiser of MDLM (Sahoo et al. 2024, §4: a bidirectional transformer over the tokens, [MASK] included) and,
+/// with <see cref="TextTransformerConfig.Causal"/>, its autoregressive twin from the same layers. Token embedding,
+/// pre-LayerNorm blocks with rotary self-attention (libtorch's fused <c>scaled_dot_product_attention</c>), a final
+/// LayerNorm and a linear read-out. Saved as <c>config.json</c> + <c>model.safetensors</c>.
+/// </summary>
+public sealed class TextTransformer : nn.Module<Tensor, Tensor, Tensor>, ITokenDenoiser
+{
+    /// <summary>The weights file's name inside a model folder.</summary>
+    public const string WeightsFileName = "model.safetensors";
+
+    private readonly Embedding embed;
+    private readonly TimeConditioning? time;
+    private readonly ModuleList<TransformerBlock> blocks;
+    private readonly LayerNorm norm;
+    private readonly Linear head;
+    private readonly LayerContext _ctx = new();
+
+    /// <summary>Builds a freshly initialised model.</summary>
+    public TextTransformer(TextTransformerConfig config) : base(nameof(TextTransformer))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        Vocabulary = config.Vocabulary;
+        long w = config.Width;
+        embed = nn.Embedding(Vocabulary.Size, w);
+        time = config.TimeConditioning ? new TimeConditioning(_ctx, w) : null;
+        blocks = nn.ModuleList(Enumerable.Range(0, config.Depth)
+            .Select(_ => new TransformerBlock(_ctx, w, config.Heads, (long)config.MlpRatio * w, config.Causal, config.RotaryBase)).ToArray());
+        norm = TransformerOps.NewLayerNorm(w);
+        head = nn.Linear(w, Vocabulary.Size);
+        RegisterComponents();
+    }
+
+    /// <summary>The config the model was built from.</summary>
+    public TextTransformerConfig Config { get; }
+
+    /// <summary>The vocabulary (characters + [MASK]).</summary>
+    public CharacterVocabulary Vocabulary { get; }
+
+    /// <summary>The arithmetic of linear layers and attention (norms and the residual stream stay float32).</summary>
+    public ComputePrecision Precision
+    {
+        get => _ctx.Precision;
+        set => _ctx.Precision = value;
+    }
+
+    /// <inheritdoc/>
+    public int VocabularySize => Vocabulary.Size;
+
+    /// <inheritdoc/>
+    public long MaskId => Vocabulary.MaskId;
+
+    /// <inheritdoc/>
+    public bool IsTimeConditioned => time is not null;
+
+    /// <summary>Logits [B, L, V] for tokens [B, L] and times t [B] (ignored without time conditioning).</summary>
+    public override Tensor forward(Tensor tokens, Tensor t)
+    {
+        if (tokens.dim() != 2 || tokens.dtype != ScalarType.Int64)
+            throw new ArgumentException($"tokens must be an int64 tensor [B, L], not {tokens.dtype} [{string.Join(", ", tokens.shape)}]", nameof(tokens));
+        using var scope = NewDisposeScope();
+        var x = embed.call(tokens);
+        if (time is not null)
+            x = x + time.call(t).unsqueeze(1);
+        foreach (var block in blocks)
+            x = block.call(x);
+        return Ops.Linear(_ctx, head, TransformerOps.Norm(norm, x)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    public Tensor Logits(Tensor tokens, Tensor t) => call(tokens, t);
+
+    /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> (float32) into <paramref name="directory"/>, each atomically.</summary>
+    public void Save(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        Directory.CreateDirectory(directory);
+        using var scope = NewDisposeScope();
+        var tensors = state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().to(ScalarType.Float32).cpu());
+        SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        Config.Save(Path.Combine(directory, TextTransformerConfig.FileName));
+    }
+
+    /// <summary>Loads a folder written by <see cref="Save"/>.</summary>
+    /// <exception cref="InvalidDataException">A file is missing or malformed, or a tensor is missing, extra or misshapen; the message names it.</exception>
+    public static TextTransformer Load(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        var config = TextTransformerConfig.Load(Path.Combine(directory, TextTransformerConfig.FileName));
+        string weights = Path.Combine(directory, WeightsFileName);
+        if (!File.Exists(weights))
+            throw new InvalidDataException($"{weights}: not found (a text model folder holds {TextTransformerConfig.FileName} and {WeightsFileName})");
+        var (infos, _, _) = SafeTensors.ReadHeader(weights);
+        long stored = infos.Sum(i => i.Shape.Aggregate(1L, (a, d) => a * d));
+        long needed = config.CountParameters();
+        if (needed != stored)
+            throw new InvalidDataException($"{weights}: holds {stored} parameters, the config needs {needed}");
+        var model = new TextTransformer(config);
+        try
+        {
+            using var scope = NewDisposeScope();
+            var loaded = SafeTensors.Load(weights);
+            var own = model.state_dict();
+            foreach (var name in loaded.Keys.Where(k => !own.ContainsKey(k)))
+                throw new InvalidDataException($"{weights}: unexpected tensor '{name}'");
+            using (no_grad())
+            {
+                foreach (var (name, target) in own)
+                {
+                    if (!loaded.TryGetValue(name, out var source))
+                        throw new InvalidDataException($"{weights}: tensor '{name}' is missing");
+                    if (!source.shape.SequenceEqual(target.shape) || !source.is_floating_point())
+                        throw new InvalidDataException($"{weights}: tensor '{name}' is {source.dtype} [{string.Join(", ", source.shape)}], expected floating [{string.Join(", ", target.shape)}]");
+                    target.copy_(source);
+                }
+            }
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return model;
+    }
+}
