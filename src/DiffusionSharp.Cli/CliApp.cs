@@ -19,6 +19,7 @@ internal static class CliApp
             config.AddCommand<InspectCommand>("inspect").WithDescription("Show a diffusers UNet2DModel folder: config, parameter count, tensors.");
             config.AddCommand<VerifyCommand>("verify").WithDescription("Run a UNet2DModel on a safetensors file's inputs and compare with its output.");
             config.AddCommand<ExportCommand>("export").WithDescription("Write a UNet2DModel folder that diffusers' from_pretrained loads unchanged.");
+            config.AddCommand<DataCommand>("data").WithDescription("Write a built-in data set (mnist, spoken-digits) as plain PNG/WAV files in class folders.");
             config.AddCommand<InfoCommand>("info").WithDescription("Show the TorchSharp backend, threads and devices.");
             // Bad input is a one-line message naming the file and the problem, never a stack trace.
             config.SetExceptionHandler((e, _) =>
