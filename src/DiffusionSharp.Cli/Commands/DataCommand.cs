@@ -90,16 +90,17 @@ internal sealed class DataCommand : Command<DataCommand.Settings>
             using var data = Mnist.LoadCached(split, request.Settings.Cache, request.Log);
             var rasters = Raster.FromTensor(data.Images);
             long[] labels = data.Labels.data<long>().ToArray();
+            var paths = new string[rasters.Length];
             var perClass = new int[data.ClassNames.Count];
             for (int i = 0; i < rasters.Length; i++)
             {
-                string name = data.ClassNames[(int)labels[i]];
-                string dir = Path.Combine(request.Out, folder, name);
+                string dir = Path.Combine(request.Out, folder, data.ClassNames[(int)labels[i]]);
                 Directory.CreateDirectory(dir);
-                // Plain writes: 10,000 small files, each fsynced by an atomic write, take minutes on a busy disk.
-                File.WriteAllBytes(Path.Combine(dir, $"{perClass[labels[i]]++:D5}.png"), ImageWriter.EncodePng(rasters[i]));
-                files++;
+                paths[i] = Path.Combine(dir, $"{perClass[labels[i]]++:D5}.png");
             }
+            // Plain writes, in parallel: 10,000 small files, each fsynced by an atomic write, take minutes on a busy disk.
+            Parallel.For(0, rasters.Length, i => File.WriteAllBytes(paths[i], ImageWriter.EncodePng(rasters[i])));
+            files += rasters.Length;
         }
         return files;
     }
