@@ -27,6 +27,7 @@ internal static class CliApp
                 edit.AddCommand<EditCommand.InvertCommand>("invert").WithDescription("DDIM inversion: image → x_T → image, with the reconstruction error.");
                 edit.AddCommand<EditCommand.InterpolateCommand>("interpolate").WithDescription("Samples along the slerp between two seeds' noises, as a strip.");
             });
+            config.AddCommand<DataCommand>("data").WithDescription("Write a built-in data set (mnist, spoken-digits) as plain PNG/WAV files in class folders.");
             config.AddCommand<InfoCommand>("info").WithDescription("Show the TorchSharp backend, threads and devices.");
             // Bad input is a one-line message naming the file and the problem, never a stack trace.
             config.SetExceptionHandler((e, _) =>

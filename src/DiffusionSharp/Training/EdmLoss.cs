@@ -87,7 +87,7 @@ public sealed class EdmLoss : ITrainingObjective
 
     // The one call into the preconditioning (D(x; σ) = c_skip·x + c_out·F(c_in·x; ¼ ln σ)); when EdmPreconditioning
     // becomes an IDenoiser this line becomes `new EdmPreconditioning(network, SigmaData).Denoise(x, sigma, labels)`.
-    private Tensor Denoise(IDiffusionNetwork network, Tensor x, Tensor sigma, Tensor? labels) => new EdmPreconditioning(network, SigmaData).Predict(x, sigma, labels);
+    private Tensor Denoise(IDiffusionNetwork network, Tensor x, Tensor sigma, Tensor? labels) => new EdmPreconditioning(network, SigmaData).Denoise(x, sigma, labels);
 
     /// <inheritdoc />
     public void Dispose()
