@@ -181,23 +181,10 @@ public sealed class DdimScheduler : IScheduler, IDisposable
         float sqrtBetaProdT = MathF.Sqrt(betaProdT);
 
         using var scope = NewDisposeScope();
-        Tensor x0, eps;
-        switch (Options.PredictionType)
-        {
-            case PredictionType.Epsilon:
-                // Eq. 9: x̂₀ = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t.
-                x0 = (sample - sqrtBetaProdT * modelOutput) / sqrtAlphaProdT;
-                eps = modelOutput.alias();
-                break;
-            case PredictionType.Sample:
-                x0 = modelOutput.alias();
-                eps = (sample - sqrtAlphaProdT * x0) / sqrtBetaProdT;
-                break;
-            default:
-                x0 = sqrtAlphaProdT * sample - sqrtBetaProdT * modelOutput;
-                eps = sqrtAlphaProdT * modelOutput + sqrtBetaProdT * sample;
-                break;
-        }
+        // Eq. 9: x̂₀ = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t, and ε̂ for the direction term, from any parameterisation.
+        var scales = SchedulerGuards.Scales(sqrtAlphaProdT, sqrtBetaProdT, sample);
+        var x0 = Parameterization.ToSample(modelOutput, Options.PredictionType, sample, scales);
+        var eps = Parameterization.ToEpsilon(modelOutput, Options.PredictionType, sample, scales);
         if (Options.Thresholding)
             x0 = ForwardProcess.DynamicThreshold(x0, Options.DynamicThresholdingRatio, Options.SampleMaxValue);
         else if (Options.ClipSample)
@@ -207,7 +194,7 @@ public sealed class DdimScheduler : IScheduler, IDisposable
         float variance = (1f - alphaProdTPrev) / betaProdT * (1f - alphaProdT / alphaProdTPrev);
         float stdDevT = (float)Options.Eta * MathF.Sqrt(variance);
         if (Options.UseClippedModelOutput)
-            eps = (sample - sqrtAlphaProdT * x0) / sqrtBetaProdT;
+            eps = Parameterization.ToEpsilon(x0, PredictionType.Sample, sample, scales);
 
         // Eq. 12: "direction pointing to x_t" plus the predicted x₀ at ᾱ_{t'}.
         var direction = MathF.Sqrt(1f - alphaProdTPrev - stdDevT * stdDevT) * eps;

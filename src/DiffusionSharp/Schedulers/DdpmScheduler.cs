@@ -190,13 +190,9 @@ public sealed class DdpmScheduler : IScheduler, IDisposable
         float currentBetaT = 1f - currentAlphaT;
 
         using var scope = NewDisposeScope();
-        Tensor x0 = Options.PredictionType switch
-        {
-            // Eq. 15 of Ho et al. 2020, inverted: x̂₀ = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t.
-            PredictionType.Epsilon => (sample - MathF.Sqrt(betaProdT) * modelOutput) / MathF.Sqrt(alphaProdT),
-            PredictionType.Sample => modelOutput.alias(),
-            _ => MathF.Sqrt(alphaProdT) * sample - MathF.Sqrt(betaProdT) * modelOutput,
-        };
+        // Eq. 15 of Ho et al. 2020, inverted (x̂₀ = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t for ε), at float32 √ᾱ_t and √(1−ᾱ_t).
+        var x0 = Parameterization.ToSample(modelOutput, Options.PredictionType, sample,
+            SchedulerGuards.Scales(MathF.Sqrt(alphaProdT), MathF.Sqrt(betaProdT), sample));
         if (Options.Thresholding)
             x0 = ForwardProcess.DynamicThreshold(x0, Options.DynamicThresholdingRatio, Options.SampleMaxValue);
         else if (Options.ClipSample)

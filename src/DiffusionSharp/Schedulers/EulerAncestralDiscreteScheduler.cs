@@ -94,12 +94,7 @@ public sealed class EulerAncestralDiscreteScheduler : SigmaSpaceScheduler
 
         using var scope = NewDisposeScope();
         var x = sample.dtype == ScalarType.Float64 ? sample.alias() : sample.to(ScalarType.Float32);
-        var x0 = Options.PredictionType switch
-        {
-            PredictionType.Epsilon => x - sigma * modelOutput,
-            PredictionType.Sample => modelOutput.alias(),
-            _ => modelOutput * (-sigma / MathF.Sqrt(sigma * sigma + 1f)) + x / (sigma * sigma + 1f),
-        };
+        var x0 = SchedulerGuards.SigmaSpaceSample(Options.PredictionType, modelOutput, x, sigma);
         // The ancestral split of the step σ → σ': σ_↑ of fresh noise, σ_↓ deterministic, σ_↓² + σ_↑² = σ'².
         float sigmaUp = MathF.Sqrt(sigmaTo * sigmaTo * (sigma * sigma - sigmaTo * sigmaTo) / (sigma * sigma));
         float sigmaDown = MathF.Sqrt(sigmaTo * sigmaTo - sigmaUp * sigmaUp);

@@ -175,13 +175,9 @@ public sealed class EulerDiscreteScheduler : SigmaSpaceScheduler
             var eps = z * (float)Options.SNoise;
             x = x + eps * MathF.Sqrt(sigmaHat * sigmaHat - sigma * sigma);
         }
-        var x0 = Options.PredictionType switch
-        {
-            PredictionType.Epsilon => x - sigmaHat * modelOutput,
-            PredictionType.Sample => modelOutput.alias(),
-            // v = α ε − σ_VP x₀ in VP units; in σ space x₀ = −σ/√(σ²+1)·v + x/(σ²+1).
-            _ => modelOutput * (-sigma / MathF.Sqrt(sigma * sigma + 1f)) + x / (sigma * sigma + 1f),
-        };
+        // ε is read at σ̂ (the churned level of x); v at σ, the level the network was given (as diffusers).
+        var x0 = SchedulerGuards.SigmaSpaceSample(Options.PredictionType, modelOutput, x,
+            Options.PredictionType == PredictionType.VPrediction ? sigma : sigmaHat);
         var derivative = (x - x0) / sigmaHat;
         float dt = sigmas[i + 1] - sigmaHat;
         var prev = (x + derivative * dt).to(modelOutput.dtype);

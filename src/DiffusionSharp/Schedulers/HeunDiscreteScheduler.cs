@@ -146,12 +146,7 @@ public sealed class HeunDiscreteScheduler : SigmaSpaceScheduler
         float sigmaInput = first ? sigmaHat : sigmaNext;
 
         using var scope = NewDisposeScope();
-        var x0 = Options.PredictionType switch
-        {
-            PredictionType.Epsilon => sample - sigmaInput * modelOutput,
-            PredictionType.Sample => modelOutput.alias(),
-            _ => modelOutput * (-sigmaInput / MathF.Sqrt(sigmaInput * sigmaInput + 1f)) + sample / (sigmaInput * sigmaInput + 1f),
-        };
+        var x0 = SchedulerGuards.SigmaSpaceSample(Options.PredictionType, modelOutput, sample, sigmaInput);
         if (Options.ClipSample)
             x0 = x0.clamp(-Options.ClipSampleRange, Options.ClipSampleRange);
 
