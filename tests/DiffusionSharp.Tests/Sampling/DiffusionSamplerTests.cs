@@ -106,6 +106,28 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheStepHookMayReplaceX()
+    {
+        // Inpainting-style: pixel (0, 0) is set to 0.7 after every step, so the returned x₀ holds it there.
+        using var scheduler = SchedulerFactory.Create(SamplerKind.Ddim, s_linear, PredictionType.Epsilon, clipSample: false);
+        var network = new GaussianDataDenoiser(new NoiseSchedule(s_linear), Mu, S);
+        int calls = 0;
+        using var x = new DiffusionSampler(scheduler, network).Sample([1, 2], [1, 4, 4], 6, replaceX: (i, t, xi, x0) =>
+        {
+            calls++;
+            var known = xi.clone();
+            known[.., 0, 0, 0] = 0.7f;
+            return known;
+        });
+        Assert.Equal(6, calls);
+        Assert.True(x[.., 0, 0, 0].eq(0.7f).all().item<bool>());
+        Assert.False(x[.., 0, 1, 1].eq(0.7f).all().item<bool>());
+        using var plain = new DiffusionSampler(scheduler, network).Sample([1, 2], [1, 4, 4], 6);
+        using var kept = new DiffusionSampler(scheduler, network).Sample([1, 2], [1, 4, 4], 6, replaceX: (_, _, _, _) => null);
+        Assert.True(plain.equal(kept).all().item<bool>());
+    }
+
+    [Fact]
     public void LiveTensorCountStaysFlat()
     {
         var network = new GaussianDataDenoiser(new NoiseSchedule(s_linear), Mu, S);
