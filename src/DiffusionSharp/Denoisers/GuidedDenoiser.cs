@@ -19,9 +19,7 @@ public sealed class GuidedDenoiser : IDenoiser
     public GuidedDenoiser(IDenoiser denoiser, double guidanceScale, long nullClassId)
     {
         _denoiser = denoiser ?? throw new ArgumentNullException(nameof(denoiser));
-        if (!double.IsFinite(guidanceScale))
-            throw new ArgumentOutOfRangeException(nameof(guidanceScale), guidanceScale, "The guidance scale must be finite.");
-        ArgumentOutOfRangeException.ThrowIfNegative(nullClassId);
+        ClassifierFreeGuidance.CheckScaleAndNullClass(guidanceScale, nullClassId);
         GuidanceScale = guidanceScale;
         NullClassId = nullClassId;
     }
@@ -39,18 +37,9 @@ public sealed class GuidedDenoiser : IDenoiser
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(sigma);
-        ArgumentNullException.ThrowIfNull(classLabels, nameof(classLabels));
-        long batch = x.shape[0];
-        if (classLabels.dim() != 1 || classLabels.shape[0] != batch)
-            throw new ArgumentException($"classLabels must be [{batch}]; got [{string.Join(", ", classLabels.shape)}].", nameof(classLabels));
         using var scope = NewDisposeScope();
-        var s = sigma.dim() == 0 ? sigma.expand(batch) : sigma;
-        if (s.dim() != 1 || s.shape[0] != batch)
-            throw new ArgumentException($"sigma must be [{batch}] or a scalar; got [{string.Join(", ", sigma.shape)}].", nameof(sigma));
-        var labels = classLabels.to(ScalarType.Int64);
-        var denoised = _denoiser.Denoise(cat([x, x]), cat([s, s]), cat([labels, full_like(labels, NullClassId)]));
-        var cond = denoised[..(int)batch];
-        var uncond = denoised[(int)batch..];
-        return (uncond + (cond - uncond) * GuidanceScale).MoveToOuterDisposeScope();
+        var (s, labels) = ClassifierFreeGuidance.Doubled(x, sigma, classLabels, NullClassId, nameof(sigma));
+        var denoised = _denoiser.Denoise(cat([x, x]), s, labels);
+        return ClassifierFreeGuidance.Combine(denoised, GuidanceScale).MoveToOuterDisposeScope();
     }
 }
