@@ -17,9 +17,7 @@ public sealed class ClassifierFreeGuidance : IDiffusionNetwork
     public ClassifierFreeGuidance(IDiffusionNetwork network, double guidanceScale, long nullClassId)
     {
         _network = network ?? throw new ArgumentNullException(nameof(network));
-        if (!double.IsFinite(guidanceScale))
-            throw new ArgumentOutOfRangeException(nameof(guidanceScale), guidanceScale, "The guidance scale must be finite.");
-        ArgumentOutOfRangeException.ThrowIfNegative(nullClassId);
+        CheckScaleAndNullClass(guidanceScale, nullClassId);
         GuidanceScale = guidanceScale;
         NullClassId = nullClassId;
     }
@@ -37,19 +35,40 @@ public sealed class ClassifierFreeGuidance : IDiffusionNetwork
     {
         ArgumentNullException.ThrowIfNull(sample);
         ArgumentNullException.ThrowIfNull(timesteps);
+        using var scope = NewDisposeScope();
+        var (t, labels) = Doubled(sample, timesteps, classLabels, NullClassId, nameof(timesteps));
+        var output = _network.Predict(cat([sample, sample]), t, labels);
+        return Combine(output, GuidanceScale).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Checks w (finite) and the null class id (≥ 0).</summary>
+    internal static void CheckScaleAndNullClass(double guidanceScale, long nullClassId)
+    {
+        if (!double.IsFinite(guidanceScale))
+            throw new ArgumentOutOfRangeException(nameof(guidanceScale), guidanceScale, "The guidance scale must be finite.");
+        ArgumentOutOfRangeException.ThrowIfNegative(nullClassId);
+    }
+
+    /// <summary>The doubled batch's per-row noise input [t; t] (t [B] or a scalar) and labels [y; ∅], checked.</summary>
+    internal static (Tensor PerRow, Tensor Labels) Doubled(Tensor sample, Tensor perRow, Tensor? classLabels, long nullClassId, string perRowName)
+    {
         ArgumentNullException.ThrowIfNull(classLabels, nameof(classLabels));
         long batch = sample.shape[0];
         if (classLabels.dim() != 1 || classLabels.shape[0] != batch)
             throw new ArgumentException($"classLabels must be [{batch}]; got [{string.Join(", ", classLabels.shape)}].", nameof(classLabels));
-        using var scope = NewDisposeScope();
-        var t = timesteps.dim() == 0 ? timesteps.expand(batch) : timesteps;
+        var t = perRow.dim() == 0 ? perRow.expand(batch) : perRow;
         if (t.dim() != 1 || t.shape[0] != batch)
-            throw new ArgumentException($"timesteps must be [{batch}] or a scalar; got [{string.Join(", ", timesteps.shape)}].", nameof(timesteps));
+            throw new ArgumentException($"{perRowName} must be [{batch}] or a scalar; got [{string.Join(", ", perRow.shape)}].", perRowName);
         var labels = classLabels.to(ScalarType.Int64);
-        var nullLabels = full_like(labels, NullClassId);
-        var output = _network.Predict(cat([sample, sample]), cat([t, t]), cat([labels, nullLabels]));
-        var cond = output[..(int)batch];
-        var uncond = output[(int)batch..];
-        return (uncond + (cond - uncond) * GuidanceScale).MoveToOuterDisposeScope();
+        return (cat([t, t]), cat([labels, full_like(labels, nullClassId)]));
+    }
+
+    /// <summary>uncond + w·(cond − uncond) from the output on the doubled batch [cond; uncond].</summary>
+    internal static Tensor Combine(Tensor output, double guidanceScale)
+    {
+        int batch = (int)output.shape[0] / 2;
+        var cond = output[..batch];
+        var uncond = output[batch..];
+        return uncond + (cond - uncond) * guidanceScale;
     }
 }

@@ -7,6 +7,7 @@ namespace DiffusionSharp.Denoisers;
 /// The variance-preserving forward process q(x_t | x₀) = N(√ᾱ_t x₀, (1 − ᾱ_t) I) (Ho et al. 2020, eq. 4) and the
 /// exact conversions between the three things a network may predict from x_t: ε, x₀ and
 /// v = √ᾱ ε − √(1−ᾱ) x₀ (Salimans &amp; Ho 2022, "Progressive Distillation", §4 and Appendix D).
+/// The formulas themselves live once, in <see cref="Parameterization"/>; this class supplies the schedule's coefficients.
 /// Also the clean-sample guards DDPM/DDIM apply to x̂₀: clipping and dynamic thresholding (Saharia et al. 2022, §2.3).
 /// </summary>
 /// <remarks>
@@ -68,8 +69,7 @@ public sealed class ForwardProcess
     {
         CheckPair(originalSamples, noise, nameof(noise));
         using var scope = NewDisposeScope();
-        var (sqrtAlphaBar, sqrtOneMinusAlphaBar) = RowCoefficients(originalSamples, timesteps);
-        return (sqrtAlphaBar * originalSamples + sqrtOneMinusAlphaBar * noise).MoveToOuterDisposeScope();
+        return Parameterization.Noised(originalSamples, noise, Scales(originalSamples, timesteps)).MoveToOuterDisposeScope();
     }
 
     /// <summary>v_t = √ᾱ_t ε − √(1 − ᾱ_t) x₀ per row (Salimans &amp; Ho 2022, §4): the v-prediction training target.</summary>
@@ -78,8 +78,7 @@ public sealed class ForwardProcess
     {
         CheckPair(originalSamples, noise, nameof(noise));
         using var scope = NewDisposeScope();
-        var (sqrtAlphaBar, sqrtOneMinusAlphaBar) = RowCoefficients(originalSamples, timesteps);
-        return (sqrtAlphaBar * noise - sqrtOneMinusAlphaBar * originalSamples).MoveToOuterDisposeScope();
+        return Parameterization.Target(PredictionType.VPrediction, originalSamples, noise, Scales(originalSamples, timesteps)).MoveToOuterDisposeScope();
     }
 
     /// <summary>ᾱ at per-row timesteps, shaped [B, 1, ..., 1] to broadcast against <paramref name="like"/>, float32.</summary>
@@ -106,32 +105,7 @@ public sealed class ForwardProcess
             return prediction.clone();
         using var scope = NewDisposeScope();
         var a = alphaBar.to(prediction.dtype, prediction.device);
-        var sqrtA = a.sqrt();
-        var sqrt1mA = (1.0 - a).sqrt();
-        // Route through (x₀, ε): both are linear in (x_t, prediction).
-        Tensor x0, eps;
-        switch (from)
-        {
-            case PredictionType.Epsilon:
-                eps = prediction;
-                x0 = (sample - sqrt1mA * eps) / sqrtA;
-                break;
-            case PredictionType.Sample:
-                x0 = prediction;
-                eps = (sample - sqrtA * x0) / sqrt1mA;
-                break;
-            default:
-                x0 = sqrtA * sample - sqrt1mA * prediction;
-                eps = sqrtA * prediction + sqrt1mA * sample;
-                break;
-        }
-        var result = to switch
-        {
-            PredictionType.Epsilon => eps,
-            PredictionType.Sample => x0,
-            _ => sqrtA * eps - sqrt1mA * x0,
-        };
-        return result.MoveToOuterDisposeScope();
+        return Parameterization.Convert(prediction, from, to, sample, new NoiseScales(a.sqrt(), (1.0 - a).sqrt())).MoveToOuterDisposeScope();
     }
 
     /// <summary><see cref="Convert(Tensor, PredictionType, PredictionType, Tensor, Tensor)"/> at one scalar ᾱ.</summary>
@@ -175,7 +149,8 @@ public sealed class ForwardProcess
         return thresholded.reshape(sample.shape).to(dtype).MoveToOuterDisposeScope();
     }
 
-    private (Tensor SqrtAlphaBar, Tensor SqrtOneMinusAlphaBar) RowCoefficients(Tensor like, Tensor timesteps)
+    /// <summary>The per-row VP scales (√ᾱ_t, √(1 − ᾱ_t)) at integer timesteps, in float32 as diffusers forms them.</summary>
+    public NoiseScales Scales(Tensor like, Tensor timesteps)
     {
         var rows = TimestepIndices(timesteps, like);
         var sqrtA = new float[rows.Length];
@@ -186,7 +161,7 @@ public sealed class ForwardProcess
             sqrtA[i] = MathF.Sqrt(a);
             sqrt1mA[i] = MathF.Sqrt(1f - a);
         }
-        return (Broadcastable(sqrtA, like), Broadcastable(sqrt1mA, like));
+        return new NoiseScales(Broadcastable(sqrtA, like), Broadcastable(sqrt1mA, like));
     }
 
     private int[] TimestepIndices(Tensor timesteps, Tensor like)

@@ -4,9 +4,10 @@ using static TorchSharp.torch;
 namespace DiffusionSharp.Denoisers;
 
 /// <summary>
-/// Makes a network that predicts one quantity (ε, x₀ or v) usable by a scheduler configured for another, by the exact
-/// conversions of <see cref="ForwardProcess.Convert(Tensor, PredictionType, PredictionType, Tensor, Tensor)"/> at each
-/// row's ᾱ(t) (in the spirit of k-diffusion's denoiser wrappers, which turn any parameterisation into D(x; σ)).
+/// Makes a discrete-time network that predicts one quantity (ε, x₀ or v) usable by a discrete-time scheduler configured
+/// for another, by the exact conversions of <see cref="Parameterization.Convert"/> at each row's ᾱ(t). It stays in the
+/// discrete-time contract (x_t and training timesteps t in, a prediction out); for σ-space samplers wrap the network in
+/// a <see cref="DiscreteTimeDenoiser"/> instead, which accepts any parameterisation.
 /// </summary>
 /// <remarks>
 /// The network input is the VP sample x_t (what every scheduler hands the network after scale_model_input). Integer
@@ -66,9 +67,8 @@ public sealed class PredictionAdapter : IDiffusionNetwork
             rows = Enumerable.Repeat(rows[0], (int)sample.shape[0]).ToArray();
         if (rows.Length != sample.shape[0])
             throw new ArgumentException($"{rows.Length} timesteps for a batch of {sample.shape[0]}.", nameof(timesteps));
-        var shape = Enumerable.Repeat(1L, (int)sample.dim()).ToArray();
-        shape[0] = rows.Length;
-        var alphaBar = tensor(rows.Select(AlphaBarAt).ToArray()).reshape(shape).to(sample.dtype, sample.device);
-        return ForwardProcess.Convert(output, NetworkPrediction, TargetPrediction, sample, alphaBar).MoveToOuterDisposeScope();
+        var alphaBar = tensor(rows.Select(AlphaBarAt).ToArray()).to(sample.device);
+        var scales = NoiseScales.FromAlphaBar(alphaBar, output);
+        return Parameterization.Convert(output, NetworkPrediction, TargetPrediction, sample, scales).MoveToOuterDisposeScope();
     }
 }

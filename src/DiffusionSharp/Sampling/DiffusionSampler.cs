@@ -45,6 +45,13 @@ public sealed class DiffusionSampler
     /// <param name="device">Where to sample (default CPU).</param>
     /// <param name="dtype">The sample dtype (default float32).</param>
     /// <param name="cancellationToken">Checked between steps.</param>
+    /// <param name="replaceX">
+    /// Called after every scheduler step (after <paramref name="onStep"/>) with the call index, the timestep stepped from,
+    /// the new x and the step's x̂₀; returns a replacement for x (inpainting projects the known region back, noised to
+    /// the next timestep) or null to keep x. A replacement must be shaped like x and is taken over by the sampler: make
+    /// it during the call (it then belongs to the step's dispose scope). The σ-space samplers' counterpart is
+    /// <see cref="Samplers.SamplerStepHook"/>.
+    /// </param>
     /// <exception cref="ArgumentException">No seeds, a non-positive dimension, or labels not matching the seeds.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="steps"/> is not valid for the scheduler.</exception>
     public Tensor Sample(
@@ -55,7 +62,8 @@ public sealed class DiffusionSampler
         Action<int, Tensor, Tensor?>? onStep = null,
         Device? device = null,
         ScalarType dtype = ScalarType.Float32,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        Func<int, double, Tensor, Tensor?, Tensor?>? replaceX = null)
     {
         ArgumentNullException.ThrowIfNull(seeds);
         ArgumentNullException.ThrowIfNull(sampleShape);
@@ -86,7 +94,14 @@ public sealed class DiffusionSampler
             var output = _network.Predict(modelInput, tBatch, labels);
             var step = _scheduler.Step(output, t, x, noise);
             onStep?.Invoke(i, step.PrevSample, step.PredOriginalSample);
-            var next = step.PrevSample.MoveToOuterDisposeScope();
+            var next = step.PrevSample;
+            if (replaceX?.Invoke(i, t, next, step.PredOriginalSample) is { } replaced)
+            {
+                if (!replaced.shape.SequenceEqual(next.shape))
+                    throw new InvalidOperationException($"replaceX returned shape [{string.Join(", ", replaced.shape)}] for x of shape [{string.Join(", ", next.shape)}].");
+                next = ReferenceEquals(replaced, x) ? replaced.clone() : replaced;
+            }
+            next.MoveToOuterDisposeScope();
             x.Dispose();
             x = next;
         }

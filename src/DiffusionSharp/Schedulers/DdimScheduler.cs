@@ -13,30 +13,39 @@ public sealed record DdimSchedulerOptions
     public NoiseScheduleOptions Schedule { get; init; } = new();
 
     /// <summary>What the network predicts.</summary>
+    [DiffusersKey("prediction_type")]
     public PredictionType PredictionType { get; init; } = PredictionType.Epsilon;
 
     /// <summary>Clamp x̂₀ to [−<see cref="ClipSampleRange"/>, <see cref="ClipSampleRange"/>] (ignored when <see cref="Thresholding"/>).</summary>
+    [DiffusersKey("clip_sample")]
     public bool ClipSample { get; init; } = true;
 
     /// <summary>The clamp bound of <see cref="ClipSample"/>.</summary>
+    [DiffusersKey("clip_sample_range")]
     public double ClipSampleRange { get; init; } = 1.0;
 
     /// <summary>Dynamic thresholding of x̂₀ (Saharia et al. 2022) instead of clipping.</summary>
+    [DiffusersKey("thresholding")]
     public bool Thresholding { get; init; }
 
     /// <summary>The |x̂₀| quantile of dynamic thresholding.</summary>
+    [DiffusersKey("dynamic_thresholding_ratio")]
     public double DynamicThresholdingRatio { get; init; } = 0.995;
 
     /// <summary>The largest threshold s of dynamic thresholding.</summary>
+    [DiffusersKey("sample_max_value")]
     public double SampleMaxValue { get; init; } = 1.0;
 
     /// <summary>ᾱ "before" the first training step: 1 (true) or ᾱ_0 (false, as Stable Diffusion v1).</summary>
+    [DiffusersKey("set_alpha_to_one")]
     public bool SetAlphaToOne { get; init; } = true;
 
     /// <summary>Added to every timestep with <see cref="TimestepSpacing.Leading"/>.</summary>
+    [DiffusersKey("steps_offset")]
     public int StepsOffset { get; init; }
 
     /// <summary>How inference timesteps are spaced.</summary>
+    [DiffusersKey("timestep_spacing")]
     public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Leading;
 
     /// <summary>η of Song et al. 2021, eq. 16: 0 is deterministic DDIM, 1 the DDPM posterior variance. A <c>step()</c> argument in diffusers.</summary>
@@ -47,40 +56,10 @@ public sealed record DdimSchedulerOptions
 
     /// <summary>Reads diffusers' <c>scheduler_config.json</c>; missing keys take diffusers' defaults (η is not a config key).</summary>
     /// <exception cref="ArgumentException">A key of the wrong type or an unknown name.</exception>
-    public static DdimSchedulerOptions FromDiffusersConfig(JsonElement config)
-    {
-        var d = new DdimSchedulerOptions();
-        return new DdimSchedulerOptions
-        {
-            Schedule = DiffusersConfig.ReadSchedule(config, d.Schedule),
-            PredictionType = DiffusersConfig.GetEnum(config, "prediction_type", d.PredictionType),
-            ClipSample = DiffusersConfig.GetBool(config, "clip_sample", d.ClipSample),
-            ClipSampleRange = DiffusersConfig.GetDouble(config, "clip_sample_range", d.ClipSampleRange),
-            Thresholding = DiffusersConfig.GetBool(config, "thresholding", d.Thresholding),
-            DynamicThresholdingRatio = DiffusersConfig.GetDouble(config, "dynamic_thresholding_ratio", d.DynamicThresholdingRatio),
-            SampleMaxValue = DiffusersConfig.GetDouble(config, "sample_max_value", d.SampleMaxValue),
-            SetAlphaToOne = DiffusersConfig.GetBool(config, "set_alpha_to_one", d.SetAlphaToOne),
-            StepsOffset = DiffusersConfig.GetInt(config, "steps_offset", d.StepsOffset),
-            TimestepSpacing = DiffusersConfig.GetEnum(config, "timestep_spacing", d.TimestepSpacing),
-        };
-    }
+    public static DdimSchedulerOptions FromDiffusersConfig(JsonElement config) => DiffusersKeys.Read<DdimSchedulerOptions>(config);
 
     /// <summary>The diffusers <c>scheduler_config.json</c> content for these options (η and clipped-output are step arguments there).</summary>
-    public JsonObject ToDiffusersConfig()
-    {
-        var o = new JsonObject { ["_class_name"] = DdimScheduler.DiffusersClassName };
-        DiffusersConfig.WriteSchedule(o, Schedule);
-        o["prediction_type"] = DiffusersNames.ToName(PredictionType);
-        o["clip_sample"] = ClipSample;
-        o["clip_sample_range"] = ClipSampleRange;
-        o["thresholding"] = Thresholding;
-        o["dynamic_thresholding_ratio"] = DynamicThresholdingRatio;
-        o["sample_max_value"] = SampleMaxValue;
-        o["set_alpha_to_one"] = SetAlphaToOne;
-        o["steps_offset"] = StepsOffset;
-        o["timestep_spacing"] = DiffusersNames.ToName(TimestepSpacing);
-        return o;
-    }
+    public JsonObject ToDiffusersConfig() => DiffusersKeys.Write(this, DdimScheduler.DiffusersClassName);
 }
 
 /// <summary>
@@ -92,7 +71,7 @@ public sealed record DdimSchedulerOptions
 /// Matches diffusers' <c>DDIMScheduler</c>, including its t' = t − ⌊T/N⌋ for every spacing, float32 coefficients and
 /// <c>use_clipped_model_output=false</c> by default (ε̂ is not recomputed after clipping x̂₀).
 /// </remarks>
-public sealed class DdimScheduler : IScheduler, IDisposable
+public sealed class DdimScheduler : IScheduler
 {
     /// <summary>diffusers' class name, <c>_class_name</c> in <c>scheduler_config.json</c>.</summary>
     public const string DiffusersClassName = "DDIMScheduler";
@@ -181,23 +160,10 @@ public sealed class DdimScheduler : IScheduler, IDisposable
         float sqrtBetaProdT = MathF.Sqrt(betaProdT);
 
         using var scope = NewDisposeScope();
-        Tensor x0, eps;
-        switch (Options.PredictionType)
-        {
-            case PredictionType.Epsilon:
-                // Eq. 9: x̂₀ = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t.
-                x0 = (sample - sqrtBetaProdT * modelOutput) / sqrtAlphaProdT;
-                eps = modelOutput.alias();
-                break;
-            case PredictionType.Sample:
-                x0 = modelOutput.alias();
-                eps = (sample - sqrtAlphaProdT * x0) / sqrtBetaProdT;
-                break;
-            default:
-                x0 = sqrtAlphaProdT * sample - sqrtBetaProdT * modelOutput;
-                eps = sqrtAlphaProdT * modelOutput + sqrtBetaProdT * sample;
-                break;
-        }
+        // Eq. 9: x̂₀ = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t, and ε̂ for the direction term, from any parameterisation.
+        var scales = SchedulerGuards.Scales(sqrtAlphaProdT, sqrtBetaProdT, sample);
+        var x0 = Parameterization.ToSample(modelOutput, Options.PredictionType, sample, scales);
+        var eps = Parameterization.ToEpsilon(modelOutput, Options.PredictionType, sample, scales);
         if (Options.Thresholding)
             x0 = ForwardProcess.DynamicThreshold(x0, Options.DynamicThresholdingRatio, Options.SampleMaxValue);
         else if (Options.ClipSample)
@@ -207,7 +173,7 @@ public sealed class DdimScheduler : IScheduler, IDisposable
         float variance = (1f - alphaProdTPrev) / betaProdT * (1f - alphaProdT / alphaProdTPrev);
         float stdDevT = (float)Options.Eta * MathF.Sqrt(variance);
         if (Options.UseClippedModelOutput)
-            eps = (sample - sqrtAlphaProdT * x0) / sqrtBetaProdT;
+            eps = Parameterization.ToEpsilon(x0, PredictionType.Sample, sample, scales);
 
         // Eq. 12: "direction pointing to x_t" plus the predicted x₀ at ᾱ_{t'}.
         var direction = MathF.Sqrt(1f - alphaProdTPrev - stdDevT * stdDevT) * eps;

@@ -31,68 +31,47 @@ public sealed record DdpmSchedulerOptions
     public NoiseScheduleOptions Schedule { get; init; } = new();
 
     /// <summary>What the network predicts.</summary>
+    [DiffusersKey("prediction_type")]
     public PredictionType PredictionType { get; init; } = PredictionType.Epsilon;
 
     /// <summary>The reverse-process variance.</summary>
+    [DiffusersKey("variance_type")]
     public DdpmVarianceType VarianceType { get; init; } = DdpmVarianceType.FixedSmall;
 
     /// <summary>Clamp x̂₀ to [−<see cref="ClipSampleRange"/>, <see cref="ClipSampleRange"/>] (ignored when <see cref="Thresholding"/>).</summary>
+    [DiffusersKey("clip_sample")]
     public bool ClipSample { get; init; } = true;
 
     /// <summary>The clamp bound of <see cref="ClipSample"/>.</summary>
+    [DiffusersKey("clip_sample_range")]
     public double ClipSampleRange { get; init; } = 1.0;
 
     /// <summary>Dynamic thresholding of x̂₀ (Saharia et al. 2022) instead of clipping.</summary>
+    [DiffusersKey("thresholding")]
     public bool Thresholding { get; init; }
 
     /// <summary>The |x̂₀| quantile of dynamic thresholding.</summary>
+    [DiffusersKey("dynamic_thresholding_ratio")]
     public double DynamicThresholdingRatio { get; init; } = 0.995;
 
     /// <summary>The largest threshold s of dynamic thresholding.</summary>
+    [DiffusersKey("sample_max_value")]
     public double SampleMaxValue { get; init; } = 1.0;
 
     /// <summary>How inference timesteps are spaced.</summary>
+    [DiffusersKey("timestep_spacing")]
     public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Leading;
 
     /// <summary>Added to every timestep with <see cref="TimestepSpacing.Leading"/>.</summary>
+    [DiffusersKey("steps_offset")]
     public int StepsOffset { get; init; }
 
     /// <summary>Reads diffusers' <c>scheduler_config.json</c>; missing keys take diffusers' defaults.</summary>
     /// <exception cref="ArgumentException">A key of the wrong type or an unknown name.</exception>
-    public static DdpmSchedulerOptions FromDiffusersConfig(JsonElement config)
-    {
-        var d = new DdpmSchedulerOptions();
-        return new DdpmSchedulerOptions
-        {
-            Schedule = DiffusersConfig.ReadSchedule(config, d.Schedule),
-            PredictionType = DiffusersConfig.GetEnum(config, "prediction_type", d.PredictionType),
-            VarianceType = DiffusersConfig.GetEnum(config, "variance_type", d.VarianceType),
-            ClipSample = DiffusersConfig.GetBool(config, "clip_sample", d.ClipSample),
-            ClipSampleRange = DiffusersConfig.GetDouble(config, "clip_sample_range", d.ClipSampleRange),
-            Thresholding = DiffusersConfig.GetBool(config, "thresholding", d.Thresholding),
-            DynamicThresholdingRatio = DiffusersConfig.GetDouble(config, "dynamic_thresholding_ratio", d.DynamicThresholdingRatio),
-            SampleMaxValue = DiffusersConfig.GetDouble(config, "sample_max_value", d.SampleMaxValue),
-            TimestepSpacing = DiffusersConfig.GetEnum(config, "timestep_spacing", d.TimestepSpacing),
-            StepsOffset = DiffusersConfig.GetInt(config, "steps_offset", d.StepsOffset),
-        };
-    }
+    public static DdpmSchedulerOptions FromDiffusersConfig(JsonElement config) => DiffusersKeys.Read<DdpmSchedulerOptions>(config);
 
     /// <summary>The diffusers <c>scheduler_config.json</c> content for these options.</summary>
-    public JsonObject ToDiffusersConfig()
-    {
-        var o = new JsonObject { ["_class_name"] = DdpmScheduler.DiffusersClassName };
-        DiffusersConfig.WriteSchedule(o, Schedule);
-        o["prediction_type"] = DiffusersNames.ToName(PredictionType);
-        o["variance_type"] = DiffusersNames.ToName(VarianceType);
-        o["clip_sample"] = ClipSample;
-        o["clip_sample_range"] = ClipSampleRange;
-        o["thresholding"] = Thresholding;
-        o["dynamic_thresholding_ratio"] = DynamicThresholdingRatio;
-        o["sample_max_value"] = SampleMaxValue;
-        o["timestep_spacing"] = DiffusersNames.ToName(TimestepSpacing);
-        o["steps_offset"] = StepsOffset;
-        return o;
-    }
+    public JsonObject ToDiffusersConfig() => DiffusersKeys.Write(this, DdpmScheduler.DiffusersClassName);
 }
 
 /// <summary>
@@ -101,7 +80,7 @@ public sealed record DdpmSchedulerOptions
 /// t' the next timestep and the one-step β replaced by 1 − ᾱ_t/ᾱ_{t'}), and add σ_t z unless t = 0.
 /// </summary>
 /// <remarks>Matches diffusers' <c>DDPMScheduler</c> step for step, including its float32 coefficient arithmetic.</remarks>
-public sealed class DdpmScheduler : IScheduler, IDisposable
+public sealed class DdpmScheduler : IScheduler
 {
     /// <summary>diffusers' class name, <c>_class_name</c> in <c>scheduler_config.json</c>.</summary>
     public const string DiffusersClassName = "DDPMScheduler";
@@ -190,13 +169,9 @@ public sealed class DdpmScheduler : IScheduler, IDisposable
         float currentBetaT = 1f - currentAlphaT;
 
         using var scope = NewDisposeScope();
-        Tensor x0 = Options.PredictionType switch
-        {
-            // Eq. 15 of Ho et al. 2020, inverted: x̂₀ = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t.
-            PredictionType.Epsilon => (sample - MathF.Sqrt(betaProdT) * modelOutput) / MathF.Sqrt(alphaProdT),
-            PredictionType.Sample => modelOutput.alias(),
-            _ => MathF.Sqrt(alphaProdT) * sample - MathF.Sqrt(betaProdT) * modelOutput,
-        };
+        // Eq. 15 of Ho et al. 2020, inverted (x̂₀ = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t for ε), at float32 √ᾱ_t and √(1−ᾱ_t).
+        var x0 = Parameterization.ToSample(modelOutput, Options.PredictionType, sample,
+            SchedulerGuards.Scales(MathF.Sqrt(alphaProdT), MathF.Sqrt(betaProdT), sample));
         if (Options.Thresholding)
             x0 = ForwardProcess.DynamicThreshold(x0, Options.DynamicThresholdingRatio, Options.SampleMaxValue);
         else if (Options.ClipSample)

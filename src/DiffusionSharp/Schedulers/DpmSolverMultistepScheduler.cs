@@ -53,9 +53,11 @@ public sealed record DpmSolverMultistepOptions
     public NoiseScheduleOptions Schedule { get; init; } = new();
 
     /// <summary>What the network predicts.</summary>
+    [DiffusersKey("prediction_type")]
     public PredictionType PredictionType { get; init; } = PredictionType.Epsilon;
 
     /// <summary>Multistep order k ∈ {1, 2, 3}: the update uses the last k model outputs.</summary>
+    [DiffusersKey("solver_order")]
     public int SolverOrder { get; init; } = 2;
 
     /// <summary>Noise- or data-prediction, ODE or SDE.</summary>
@@ -66,15 +68,19 @@ public sealed record DpmSolverMultistepOptions
 
     /// <summary>Use first order on the last step and at most second order on the one before, when the rollout has
     /// fewer than 15 steps (stabilises very short rollouts).</summary>
+    [DiffusersKey("lower_order_final")]
     public bool LowerOrderFinal { get; init; } = true;
 
     /// <summary>Always take the last step with first order.</summary>
+    [DiffusersKey("euler_at_final")]
     public bool EulerAtFinal { get; init; }
 
     /// <summary>Step on the Karras et al. 2022 (eq. 5, ρ = 7) σ grid instead of σ at the spaced timesteps.</summary>
+    [DiffusersKey("use_karras_sigmas")]
     public bool UseKarrasSigmas { get; init; }
 
     /// <summary>Where the last step lands.</summary>
+    [DiffusersKey("final_sigmas_type")]
     public FinalSigmaType FinalSigmasType { get; init; } = FinalSigmaType.Zero;
 
     /// <summary>Drop the noisiest training timesteps whose λ = log(α/σ) is below this (−∞: none).</summary>
@@ -82,18 +88,23 @@ public sealed record DpmSolverMultistepOptions
     public double LambdaMinClipped { get; init; } = double.NegativeInfinity;
 
     /// <summary>How the timesteps are spaced.</summary>
+    [DiffusersKey("timestep_spacing")]
     public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Linspace;
 
     /// <summary>Added to every timestep with <see cref="TimestepSpacing.Leading"/> spacing.</summary>
+    [DiffusersKey("steps_offset")]
     public int StepsOffset { get; init; }
 
     /// <summary>Dynamic thresholding of x̂₀ (Saharia et al. 2022, §2.3); for pixel-space models only.</summary>
+    [DiffusersKey("thresholding")]
     public bool Thresholding { get; init; }
 
     /// <summary>The |x̂₀| quantile that sets the threshold.</summary>
+    [DiffusersKey("dynamic_thresholding_ratio")]
     public double DynamicThresholdingRatio { get; init; } = 0.995;
 
     /// <summary>The largest threshold.</summary>
+    [DiffusersKey("sample_max_value")]
     public double SampleMaxValue { get; init; } = 1.0;
 
     /// <summary>Checks every option; the scheduler's constructor calls it.</summary>
@@ -144,11 +155,8 @@ public sealed record DpmSolverMultistepOptions
         if (DiffusersConfig.GetString(c, "variance_type", null) is { } varianceType)
             throw new ArgumentException($"variance_type '{varianceType}' is not supported; allowed value: null.", "variance_type");
         var d = new DpmSolverMultistepOptions();
-        var options = new DpmSolverMultistepOptions
+        var options = DiffusersKeys.Read<DpmSolverMultistepOptions>(config) with
         {
-            Schedule = DiffusersConfig.ReadSchedule(c, d.Schedule),
-            PredictionType = DiffusersConfig.GetEnum(c, "prediction_type", d.PredictionType),
-            SolverOrder = DiffusersConfig.GetInt(c, "solver_order", d.SolverOrder),
             AlgorithmType = DiffusersConfig.GetString(c, "algorithm_type", null) switch
             {
                 null => d.AlgorithmType,
@@ -161,16 +169,7 @@ public sealed record DpmSolverMultistepOptions
                 "logrho" or "bh1" or "bh2" => DpmSolverType.Midpoint,
                 var name => DiffusersNames.Parse<DpmSolverType>(name, "solver_type"),
             },
-            LowerOrderFinal = DiffusersConfig.GetBool(c, "lower_order_final", d.LowerOrderFinal),
-            EulerAtFinal = DiffusersConfig.GetBool(c, "euler_at_final", d.EulerAtFinal),
-            UseKarrasSigmas = DiffusersConfig.GetBool(c, "use_karras_sigmas", d.UseKarrasSigmas),
-            FinalSigmasType = DiffusersConfig.GetEnum(c, "final_sigmas_type", d.FinalSigmasType),
             LambdaMinClipped = DiffusersConfig.GetDouble(c, "lambda_min_clipped", d.LambdaMinClipped),
-            TimestepSpacing = DiffusersConfig.GetEnum(c, "timestep_spacing", d.TimestepSpacing),
-            StepsOffset = DiffusersConfig.GetInt(c, "steps_offset", d.StepsOffset),
-            Thresholding = DiffusersConfig.GetBool(c, "thresholding", d.Thresholding),
-            DynamicThresholdingRatio = DiffusersConfig.GetDouble(c, "dynamic_thresholding_ratio", d.DynamicThresholdingRatio),
-            SampleMaxValue = DiffusersConfig.GetDouble(c, "sample_max_value", d.SampleMaxValue),
         };
         options.Validate();
         return options;
@@ -182,23 +181,11 @@ public sealed record DpmSolverMultistepOptions
     /// </summary>
     public JsonObject ToDiffusersConfig()
     {
-        var c = new JsonObject { ["_class_name"] = DpmSolverMultistepScheduler.DiffusersClassName };
-        DiffusersConfig.WriteSchedule(c, Schedule);
-        c["prediction_type"] = DiffusersNames.ToName(PredictionType);
-        c["solver_order"] = SolverOrder;
+        var c = DiffusersKeys.Write(this, DpmSolverMultistepScheduler.DiffusersClassName);
         c["algorithm_type"] = DiffusersNames.ToName(AlgorithmType);
         c["solver_type"] = DiffusersNames.ToName(SolverType);
-        c["lower_order_final"] = LowerOrderFinal;
-        c["euler_at_final"] = EulerAtFinal;
-        c["use_karras_sigmas"] = UseKarrasSigmas;
-        c["final_sigmas_type"] = DiffusersNames.ToName(FinalSigmasType);
         if (double.IsFinite(LambdaMinClipped))
             c["lambda_min_clipped"] = LambdaMinClipped;
-        c["timestep_spacing"] = DiffusersNames.ToName(TimestepSpacing);
-        c["steps_offset"] = StepsOffset;
-        c["thresholding"] = Thresholding;
-        c["dynamic_thresholding_ratio"] = DynamicThresholdingRatio;
-        c["sample_max_value"] = SampleMaxValue;
         c["variance_type"] = null;
         return c;
     }

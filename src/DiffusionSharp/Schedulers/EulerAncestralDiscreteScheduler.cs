@@ -12,38 +12,23 @@ public sealed record EulerAncestralDiscreteSchedulerOptions
     public NoiseScheduleOptions Schedule { get; init; } = new();
 
     /// <summary>What the network predicts.</summary>
+    [DiffusersKey("prediction_type")]
     public PredictionType PredictionType { get; init; } = PredictionType.Epsilon;
 
     /// <summary>How inference timesteps are spaced.</summary>
+    [DiffusersKey("timestep_spacing")]
     public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Linspace;
 
     /// <summary>Added to every timestep with <see cref="TimestepSpacing.Leading"/>.</summary>
+    [DiffusersKey("steps_offset")]
     public int StepsOffset { get; init; }
 
     /// <summary>Reads diffusers' <c>scheduler_config.json</c>; missing keys take diffusers' defaults.</summary>
     /// <exception cref="ArgumentException">A key of the wrong type or an unknown name.</exception>
-    public static EulerAncestralDiscreteSchedulerOptions FromDiffusersConfig(JsonElement config)
-    {
-        var d = new EulerAncestralDiscreteSchedulerOptions();
-        return new EulerAncestralDiscreteSchedulerOptions
-        {
-            Schedule = DiffusersConfig.ReadSchedule(config, d.Schedule),
-            PredictionType = DiffusersConfig.GetEnum(config, "prediction_type", d.PredictionType),
-            TimestepSpacing = DiffusersConfig.GetEnum(config, "timestep_spacing", d.TimestepSpacing),
-            StepsOffset = DiffusersConfig.GetInt(config, "steps_offset", d.StepsOffset),
-        };
-    }
+    public static EulerAncestralDiscreteSchedulerOptions FromDiffusersConfig(JsonElement config) => DiffusersKeys.Read<EulerAncestralDiscreteSchedulerOptions>(config);
 
     /// <summary>The diffusers <c>scheduler_config.json</c> content for these options.</summary>
-    public JsonObject ToDiffusersConfig()
-    {
-        var o = new JsonObject { ["_class_name"] = EulerAncestralDiscreteScheduler.DiffusersClassName };
-        DiffusersConfig.WriteSchedule(o, Schedule);
-        o["prediction_type"] = DiffusersNames.ToName(PredictionType);
-        o["timestep_spacing"] = DiffusersNames.ToName(TimestepSpacing);
-        o["steps_offset"] = StepsOffset;
-        return o;
-    }
+    public JsonObject ToDiffusersConfig() => DiffusersKeys.Write(this, EulerAncestralDiscreteScheduler.DiffusersClassName);
 }
 
 /// <summary>
@@ -94,12 +79,7 @@ public sealed class EulerAncestralDiscreteScheduler : SigmaSpaceScheduler
 
         using var scope = NewDisposeScope();
         var x = sample.dtype == ScalarType.Float64 ? sample.alias() : sample.to(ScalarType.Float32);
-        var x0 = Options.PredictionType switch
-        {
-            PredictionType.Epsilon => x - sigma * modelOutput,
-            PredictionType.Sample => modelOutput.alias(),
-            _ => modelOutput * (-sigma / MathF.Sqrt(sigma * sigma + 1f)) + x / (sigma * sigma + 1f),
-        };
+        var x0 = SchedulerGuards.SigmaSpaceSample(Options.PredictionType, modelOutput, x, sigma);
         // The ancestral split of the step σ → σ': σ_↑ of fresh noise, σ_↓ deterministic, σ_↓² + σ_↑² = σ'².
         float sigmaUp = MathF.Sqrt(sigmaTo * sigmaTo * (sigma * sigma - sigmaTo * sigmaTo) / (sigma * sigma));
         float sigmaDown = MathF.Sqrt(sigmaTo * sigmaTo - sigmaUp * sigmaUp);

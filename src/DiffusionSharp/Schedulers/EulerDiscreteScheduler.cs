@@ -26,33 +26,43 @@ public sealed record EulerDiscreteSchedulerOptions
     public NoiseScheduleOptions Schedule { get; init; } = new();
 
     /// <summary>What the network predicts.</summary>
+    [DiffusersKey("prediction_type")]
     public PredictionType PredictionType { get; init; } = PredictionType.Epsilon;
 
     /// <summary>How timesteps map to σ.</summary>
+    [DiffusersKey("interpolation_type")]
     public SigmaInterpolation InterpolationType { get; init; } = SigmaInterpolation.Linear;
 
     /// <summary>Walk the Karras et al. 2022 ρ = 7 grid (eq. 5) instead of the timesteps' σ.</summary>
+    [DiffusersKey("use_karras_sigmas")]
     public bool UseKarrasSigmas { get; init; }
 
     /// <summary>Walk a grid even in log σ instead of the timesteps' σ.</summary>
+    [DiffusersKey("use_exponential_sigmas")]
     public bool UseExponentialSigmas { get; init; }
 
     /// <summary>σ_min of the Karras/exponential grid (null: the timesteps' smallest σ).</summary>
+    [DiffusersKey("sigma_min")]
     public double? SigmaMin { get; init; }
 
     /// <summary>σ_max of the Karras/exponential grid (null: the timesteps' largest σ).</summary>
+    [DiffusersKey("sigma_max")]
     public double? SigmaMax { get; init; }
 
     /// <summary>How inference timesteps are spaced.</summary>
+    [DiffusersKey("timestep_spacing")]
     public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Linspace;
 
     /// <summary>The network's time input.</summary>
+    [DiffusersKey("timestep_type")]
     public EulerTimestepType TimestepType { get; init; } = EulerTimestepType.Discrete;
 
     /// <summary>Added to every timestep with <see cref="TimestepSpacing.Leading"/>.</summary>
+    [DiffusersKey("steps_offset")]
     public int StepsOffset { get; init; }
 
     /// <summary>The σ the rollout ends at.</summary>
+    [DiffusersKey("final_sigmas_type")]
     public FinalSigmaType FinalSigmasType { get; init; } = FinalSigmaType.Zero;
 
     /// <summary>S_churn of Karras et al. 2022, Algorithm 2 (0: the deterministic Euler ODE step). A <c>step()</c> argument in diffusers.</summary>
@@ -72,41 +82,16 @@ public sealed record EulerDiscreteSchedulerOptions
     /// <exception cref="ArgumentException">A key of the wrong type, an unknown name, or <c>use_beta_sigmas</c> (not supported).</exception>
     public static EulerDiscreteSchedulerOptions FromDiffusersConfig(JsonElement config)
     {
-        var d = new EulerDiscreteSchedulerOptions();
         if (DiffusersConfig.GetBool(config, "use_beta_sigmas", false))
             throw new ArgumentException("use_beta_sigmas is not supported; use use_karras_sigmas or use_exponential_sigmas.", "use_beta_sigmas");
-        return new EulerDiscreteSchedulerOptions
-        {
-            Schedule = DiffusersConfig.ReadSchedule(config, d.Schedule),
-            PredictionType = DiffusersConfig.GetEnum(config, "prediction_type", d.PredictionType),
-            InterpolationType = DiffusersConfig.GetEnum(config, "interpolation_type", d.InterpolationType),
-            UseKarrasSigmas = DiffusersConfig.GetBool(config, "use_karras_sigmas", d.UseKarrasSigmas),
-            UseExponentialSigmas = DiffusersConfig.GetBool(config, "use_exponential_sigmas", d.UseExponentialSigmas),
-            SigmaMin = DiffusersConfig.GetNullableDouble(config, "sigma_min"),
-            SigmaMax = DiffusersConfig.GetNullableDouble(config, "sigma_max"),
-            TimestepSpacing = DiffusersConfig.GetEnum(config, "timestep_spacing", d.TimestepSpacing),
-            TimestepType = DiffusersConfig.GetEnum(config, "timestep_type", d.TimestepType),
-            StepsOffset = DiffusersConfig.GetInt(config, "steps_offset", d.StepsOffset),
-            FinalSigmasType = DiffusersConfig.GetEnum(config, "final_sigmas_type", d.FinalSigmasType),
-        };
+        return DiffusersKeys.Read<EulerDiscreteSchedulerOptions>(config);
     }
 
     /// <summary>The diffusers <c>scheduler_config.json</c> content for these options.</summary>
     public JsonObject ToDiffusersConfig()
     {
-        var o = new JsonObject { ["_class_name"] = EulerDiscreteScheduler.DiffusersClassName };
-        DiffusersConfig.WriteSchedule(o, Schedule);
-        o["prediction_type"] = DiffusersNames.ToName(PredictionType);
-        o["interpolation_type"] = DiffusersNames.ToName(InterpolationType);
-        o["use_karras_sigmas"] = UseKarrasSigmas;
-        o["use_exponential_sigmas"] = UseExponentialSigmas;
+        var o = DiffusersKeys.Write(this, EulerDiscreteScheduler.DiffusersClassName);
         o["use_beta_sigmas"] = false;
-        o["sigma_min"] = SigmaMin;
-        o["sigma_max"] = SigmaMax;
-        o["timestep_spacing"] = DiffusersNames.ToName(TimestepSpacing);
-        o["timestep_type"] = DiffusersNames.ToName(TimestepType);
-        o["steps_offset"] = StepsOffset;
-        o["final_sigmas_type"] = DiffusersNames.ToName(FinalSigmasType);
         return o;
     }
 }
@@ -175,13 +160,9 @@ public sealed class EulerDiscreteScheduler : SigmaSpaceScheduler
             var eps = z * (float)Options.SNoise;
             x = x + eps * MathF.Sqrt(sigmaHat * sigmaHat - sigma * sigma);
         }
-        var x0 = Options.PredictionType switch
-        {
-            PredictionType.Epsilon => x - sigmaHat * modelOutput,
-            PredictionType.Sample => modelOutput.alias(),
-            // v = α ε − σ_VP x₀ in VP units; in σ space x₀ = −σ/√(σ²+1)·v + x/(σ²+1).
-            _ => modelOutput * (-sigma / MathF.Sqrt(sigma * sigma + 1f)) + x / (sigma * sigma + 1f),
-        };
+        // ε is read at σ̂ (the churned level of x); v at σ, the level the network was given (as diffusers).
+        var x0 = SchedulerGuards.SigmaSpaceSample(Options.PredictionType, modelOutput, x,
+            Options.PredictionType == PredictionType.VPrediction ? sigma : sigmaHat);
         var derivative = (x - x0) / sigmaHat;
         float dt = sigmas[i + 1] - sigmaHat;
         var prev = (x + derivative * dt).to(modelOutput.dtype);

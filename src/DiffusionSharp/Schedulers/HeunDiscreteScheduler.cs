@@ -12,60 +12,48 @@ public sealed record HeunDiscreteSchedulerOptions
     public NoiseScheduleOptions Schedule { get; init; } = new() { BetaStart = 0.00085, BetaEnd = 0.012 };
 
     /// <summary>What the network predicts.</summary>
+    [DiffusersKey("prediction_type")]
     public PredictionType PredictionType { get; init; } = PredictionType.Epsilon;
 
     /// <summary>Walk the Karras et al. 2022 ρ = 7 grid (eq. 5).</summary>
+    [DiffusersKey("use_karras_sigmas")]
     public bool UseKarrasSigmas { get; init; }
 
     /// <summary>Walk a grid even in log σ.</summary>
+    [DiffusersKey("use_exponential_sigmas")]
     public bool UseExponentialSigmas { get; init; }
 
     /// <summary>Clamp x̂₀ to [−<see cref="ClipSampleRange"/>, <see cref="ClipSampleRange"/>].</summary>
+    [DiffusersKey("clip_sample")]
     public bool ClipSample { get; init; }
 
     /// <summary>The clamp bound of <see cref="ClipSample"/>.</summary>
+    [DiffusersKey("clip_sample_range")]
     public double ClipSampleRange { get; init; } = 1.0;
 
     /// <summary>How inference timesteps are spaced.</summary>
+    [DiffusersKey("timestep_spacing")]
     public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Linspace;
 
     /// <summary>Added to every timestep with <see cref="TimestepSpacing.Leading"/>.</summary>
+    [DiffusersKey("steps_offset")]
     public int StepsOffset { get; init; }
 
     /// <summary>Reads diffusers' <c>scheduler_config.json</c>; missing keys take diffusers' defaults.</summary>
     /// <exception cref="ArgumentException">A key of the wrong type, an unknown name, or <c>use_beta_sigmas</c> (not supported).</exception>
     public static HeunDiscreteSchedulerOptions FromDiffusersConfig(JsonElement config)
     {
-        var d = new HeunDiscreteSchedulerOptions();
         if (DiffusersConfig.GetBool(config, "use_beta_sigmas", false))
             throw new ArgumentException("use_beta_sigmas is not supported; use use_karras_sigmas or use_exponential_sigmas.", "use_beta_sigmas");
-        return new HeunDiscreteSchedulerOptions
-        {
-            Schedule = DiffusersConfig.ReadSchedule(config, d.Schedule),
-            PredictionType = DiffusersConfig.GetEnum(config, "prediction_type", d.PredictionType),
-            UseKarrasSigmas = DiffusersConfig.GetBool(config, "use_karras_sigmas", d.UseKarrasSigmas),
-            UseExponentialSigmas = DiffusersConfig.GetBool(config, "use_exponential_sigmas", d.UseExponentialSigmas),
-            ClipSample = DiffusersConfig.GetBool(config, "clip_sample", d.ClipSample),
-            ClipSampleRange = DiffusersConfig.GetDouble(config, "clip_sample_range", d.ClipSampleRange),
-            TimestepSpacing = DiffusersConfig.GetEnum(config, "timestep_spacing", d.TimestepSpacing),
-            StepsOffset = DiffusersConfig.GetInt(config, "steps_offset", d.StepsOffset),
-        };
+        return DiffusersKeys.Read<HeunDiscreteSchedulerOptions>(config);
     }
 
     /// <summary>The diffusers <c>scheduler_config.json</c> content for these options.</summary>
     public JsonObject ToDiffusersConfig()
     {
-        var o = new JsonObject { ["_class_name"] = HeunDiscreteScheduler.DiffusersClassName };
-        DiffusersConfig.WriteSchedule(o, Schedule);
+        var o = DiffusersKeys.Write(this, HeunDiscreteScheduler.DiffusersClassName);
         o.Remove("rescale_betas_zero_snr"); // not a HeunDiscreteScheduler argument
-        o["prediction_type"] = DiffusersNames.ToName(PredictionType);
-        o["use_karras_sigmas"] = UseKarrasSigmas;
-        o["use_exponential_sigmas"] = UseExponentialSigmas;
         o["use_beta_sigmas"] = false;
-        o["clip_sample"] = ClipSample;
-        o["clip_sample_range"] = ClipSampleRange;
-        o["timestep_spacing"] = DiffusersNames.ToName(TimestepSpacing);
-        o["steps_offset"] = StepsOffset;
         return o;
     }
 }
@@ -146,12 +134,7 @@ public sealed class HeunDiscreteScheduler : SigmaSpaceScheduler
         float sigmaInput = first ? sigmaHat : sigmaNext;
 
         using var scope = NewDisposeScope();
-        var x0 = Options.PredictionType switch
-        {
-            PredictionType.Epsilon => sample - sigmaInput * modelOutput,
-            PredictionType.Sample => modelOutput.alias(),
-            _ => modelOutput * (-sigmaInput / MathF.Sqrt(sigmaInput * sigmaInput + 1f)) + sample / (sigmaInput * sigmaInput + 1f),
-        };
+        var x0 = SchedulerGuards.SigmaSpaceSample(Options.PredictionType, modelOutput, sample, sigmaInput);
         if (Options.ClipSample)
             x0 = x0.clamp(-Options.ClipSampleRange, Options.ClipSampleRange);
 

@@ -15,8 +15,10 @@ public sealed record SchedulerStepOutput(Tensor PrevSample, Tensor? PredOriginal
 /// <remarks>
 /// Multistep solvers keep the previous model outputs between <see cref="Step"/> calls (as diffusers does, since
 /// diffusers calls the model once per step); <see cref="SetTimesteps"/> resets that state.
+/// A scheduler owns native tensors (its <see cref="Timesteps"/>, multistep history): whoever creates one disposes it
+/// (<c>using var scheduler = SchedulerFactory.Create(…)</c>); <see cref="Timesteps"/> is borrowed and dies with it.
 /// </remarks>
-public interface IScheduler
+public interface IScheduler : IDisposable
 {
     /// <summary>The training-time noise schedule length.</summary>
     int NumTrainTimesteps { get; }

@@ -1,3 +1,4 @@
+using DiffusionSharp.Denoisers;
 using DiffusionSharp.Schedules;
 using static TorchSharp.torch;
 
@@ -24,6 +25,31 @@ public static class SchedulerGuards
         using var finite = modelOutput.isfinite().all();
         if (!finite.item<bool>())
             throw new ArgumentException("modelOutput contains NaN or infinite values; the network diverged or was fed bad input.", nameof(modelOutput));
+    }
+
+    /// <summary>
+    /// One (α, σ_t) pair for every row, as 0-dim CPU tensors for <see cref="Parameterization"/>: float64 for float64
+    /// samples, float32 otherwise. A 0-dim CPU tensor enters PyTorch's kernels as a scalar exactly like the Python float
+    /// diffusers passes, so the conversion rounds as diffusers' inline formulas do.
+    /// </summary>
+    public static NoiseScales Scales(double alpha, double sigma, Tensor like)
+    {
+        ArgumentNullException.ThrowIfNull(like);
+        var dtype = like.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        return new NoiseScales(tensor(alpha, dtype: dtype), tensor(sigma, dtype: dtype));
+    }
+
+    /// <summary>
+    /// x̂₀ of a σ-space scheduler (x = x₀ + σ·ε, the network saw x/√(σ² + 1)) from the network's output: through
+    /// <see cref="Parameterization"/> at x itself with (α, σ_t) = (1, σ) for ε, and at x with (1/(σ² + 1), σ/√(σ² + 1))
+    /// for v — the coefficients diffusers' Euler/Heun use, in float32 — so that x̂₀ = x − σ·ε and
+    /// x̂₀ = x/(σ² + 1) − σ/√(σ² + 1)·v.
+    /// </summary>
+    public static Tensor SigmaSpaceSample(PredictionType type, Tensor modelOutput, Tensor x, float sigma)
+    {
+        if (type == PredictionType.VPrediction)
+            return Parameterization.ToSample(modelOutput, type, x, Scales(1f / (sigma * sigma + 1f), sigma / MathF.Sqrt(sigma * sigma + 1f), x));
+        return Parameterization.ToSample(modelOutput, type, x, Scales(1, sigma, x));
     }
 
     /// <summary>The noise source a stochastic step needs.</summary>

@@ -10,7 +10,7 @@ namespace DiffusionSharp.Schedulers;
 /// x/√(σ² + 1), σ-space noising, and the members of <see cref="IScheduler"/> that follow from them. Each sampler builds
 /// its own grid (<see cref="SetTimesteps"/>, ending in <see cref="UseGrid"/>) and its own update.
 /// </summary>
-public abstract class SigmaSpaceScheduler : IScheduler, IDisposable
+public abstract class SigmaSpaceScheduler : IScheduler
 {
     private protected readonly float[] _alphasCumprod;
     private protected float[]? _timesteps;

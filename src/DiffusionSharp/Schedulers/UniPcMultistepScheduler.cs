@@ -31,48 +31,62 @@ public sealed record UniPcMultistepOptions
     public NoiseScheduleOptions Schedule { get; init; } = new();
 
     /// <summary>What the network predicts.</summary>
+    [DiffusersKey("prediction_type")]
     public PredictionType PredictionType { get; init; } = PredictionType.Epsilon;
 
     /// <summary>Order p ∈ {1, 2, 3} of the predictor UniP-p (the corrector UniC-p then has order p + 1).</summary>
+    [DiffusersKey("solver_order")]
     public int SolverOrder { get; init; } = 2;
 
     /// <summary>Solve the ODE for the data prediction x̂₀ (true, as DPM-Solver++) or the noise prediction ε̂.</summary>
+    [DiffusersKey("predict_x0")]
     public bool PredictX0 { get; init; } = true;
 
     /// <summary>The B(h) variant.</summary>
     public UniPcSolverType SolverType { get; init; } = UniPcSolverType.Bh2;
 
     /// <summary>Lower the order over the last steps so that step i uses at most N − i outputs.</summary>
+    [DiffusersKey("lower_order_final")]
     public bool LowerOrderFinal { get; init; } = true;
 
     /// <summary>Step indices whose result is not corrected (the corrector of step i runs at step i + 1).</summary>
+    [DiffusersKey("disable_corrector")]
     public int[] DisableCorrector { get; init; } = [];
 
     /// <summary>Step on the Karras et al. 2022 (eq. 5, ρ = 7) σ grid instead of σ at the spaced timesteps.</summary>
+    [DiffusersKey("use_karras_sigmas")]
     public bool UseKarrasSigmas { get; init; }
 
     /// <summary>The smallest σ of the Karras grid (null: the training schedule's).</summary>
+    [DiffusersKey("sigma_min")]
     public double? SigmaMin { get; init; }
 
     /// <summary>The largest σ of the Karras grid (null: the training schedule's).</summary>
+    [DiffusersKey("sigma_max")]
     public double? SigmaMax { get; init; }
 
     /// <summary>Where the last step lands.</summary>
+    [DiffusersKey("final_sigmas_type")]
     public FinalSigmaType FinalSigmasType { get; init; } = FinalSigmaType.Zero;
 
     /// <summary>How the timesteps are spaced.</summary>
+    [DiffusersKey("timestep_spacing")]
     public TimestepSpacing TimestepSpacing { get; init; } = TimestepSpacing.Linspace;
 
     /// <summary>Added to every timestep with <see cref="TimestepSpacing.Leading"/> spacing.</summary>
+    [DiffusersKey("steps_offset")]
     public int StepsOffset { get; init; }
 
     /// <summary>Dynamic thresholding of x̂₀ (Saharia et al. 2022, §2.3); with <see cref="PredictX0"/> only.</summary>
+    [DiffusersKey("thresholding")]
     public bool Thresholding { get; init; }
 
     /// <summary>The |x̂₀| quantile that sets the threshold.</summary>
+    [DiffusersKey("dynamic_thresholding_ratio")]
     public double DynamicThresholdingRatio { get; init; } = 0.995;
 
     /// <summary>The largest threshold.</summary>
+    [DiffusersKey("sample_max_value")]
     public double SampleMaxValue { get; init; } = 1.0;
 
     /// <summary>Checks every option; the scheduler's constructor calls it.</summary>
@@ -135,29 +149,14 @@ public sealed record UniPcMultistepOptions
                 throw new ArgumentException($"{key} is not supported; allowed value: null.", key);
         }
         var d = new UniPcMultistepOptions();
-        var options = new UniPcMultistepOptions
+        var options = DiffusersKeys.Read<UniPcMultistepOptions>(config) with
         {
-            Schedule = DiffusersConfig.ReadSchedule(c, d.Schedule),
-            PredictionType = DiffusersConfig.GetEnum(c, "prediction_type", d.PredictionType),
-            SolverOrder = DiffusersConfig.GetInt(c, "solver_order", d.SolverOrder),
-            PredictX0 = DiffusersConfig.GetBool(c, "predict_x0", d.PredictX0),
             SolverType = DiffusersConfig.GetString(c, "solver_type", null) switch
             {
                 null => d.SolverType,
                 "midpoint" or "heun" or "logrho" => UniPcSolverType.Bh2,
                 var name => DiffusersNames.Parse<UniPcSolverType>(name, "solver_type"),
             },
-            LowerOrderFinal = DiffusersConfig.GetBool(c, "lower_order_final", d.LowerOrderFinal),
-            DisableCorrector = DiffusersConfig.GetIntArray(c, "disable_corrector") ?? d.DisableCorrector,
-            UseKarrasSigmas = DiffusersConfig.GetBool(c, "use_karras_sigmas", d.UseKarrasSigmas),
-            SigmaMin = DiffusersConfig.GetNullableDouble(c, "sigma_min"),
-            SigmaMax = DiffusersConfig.GetNullableDouble(c, "sigma_max"),
-            FinalSigmasType = DiffusersConfig.GetEnum(c, "final_sigmas_type", d.FinalSigmasType),
-            TimestepSpacing = DiffusersConfig.GetEnum(c, "timestep_spacing", d.TimestepSpacing),
-            StepsOffset = DiffusersConfig.GetInt(c, "steps_offset", d.StepsOffset),
-            Thresholding = DiffusersConfig.GetBool(c, "thresholding", d.Thresholding),
-            DynamicThresholdingRatio = DiffusersConfig.GetDouble(c, "dynamic_thresholding_ratio", d.DynamicThresholdingRatio),
-            SampleMaxValue = DiffusersConfig.GetDouble(c, "sample_max_value", d.SampleMaxValue),
         };
         options.Validate();
         return options;
@@ -166,23 +165,8 @@ public sealed record UniPcMultistepOptions
     /// <summary>The options as a diffusers <c>scheduler_config.json</c> (what <see cref="FromDiffusersConfig(string)"/> reads).</summary>
     public JsonObject ToDiffusersConfig()
     {
-        var c = new JsonObject { ["_class_name"] = UniPcMultistepScheduler.DiffusersClassName };
-        DiffusersConfig.WriteSchedule(c, Schedule);
-        c["prediction_type"] = DiffusersNames.ToName(PredictionType);
-        c["solver_order"] = SolverOrder;
-        c["predict_x0"] = PredictX0;
+        var c = DiffusersKeys.Write(this, UniPcMultistepScheduler.DiffusersClassName);
         c["solver_type"] = DiffusersNames.ToName(SolverType);
-        c["lower_order_final"] = LowerOrderFinal;
-        c["disable_corrector"] = new JsonArray(DisableCorrector.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray());
-        c["use_karras_sigmas"] = UseKarrasSigmas;
-        c["sigma_min"] = SigmaMin;
-        c["sigma_max"] = SigmaMax;
-        c["final_sigmas_type"] = DiffusersNames.ToName(FinalSigmasType);
-        c["timestep_spacing"] = DiffusersNames.ToName(TimestepSpacing);
-        c["steps_offset"] = StepsOffset;
-        c["thresholding"] = Thresholding;
-        c["dynamic_thresholding_ratio"] = DynamicThresholdingRatio;
-        c["sample_max_value"] = SampleMaxValue;
         c["solver_p"] = null;
         return c;
     }

@@ -11,7 +11,7 @@ namespace DiffusionSharp.Schedulers;
 /// from them. Each solver builds its own timestep/σ grid and its own update; the math they share is in
 /// <see cref="VpMultistepSupport"/>.
 /// </summary>
-public abstract class VpMultistepScheduler : IScheduler, IDisposable
+public abstract class VpMultistepScheduler : IScheduler
 {
     private protected readonly float[] _trainSigmas;
     private protected readonly Tensor?[] _modelOutputs;

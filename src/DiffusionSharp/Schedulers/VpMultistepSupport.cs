@@ -102,23 +102,11 @@ internal static class VpMultistepSupport
     /// <summary>The data prediction x̂₀ from a network output: ε → (x − σ_t ε)/α_t, x₀ as is, v → α_t x − σ_t v
     /// (Salimans &amp; Ho 2022, §4).</summary>
     internal static Tensor ToData(PredictionType predictionType, Tensor modelOutput, Tensor sample, double alpha, double sigma) =>
-        predictionType switch
-        {
-            PredictionType.Epsilon => (sample - sigma * modelOutput) / alpha,
-            PredictionType.Sample => modelOutput.clone(),
-            PredictionType.VPrediction => alpha * sample - sigma * modelOutput,
-            _ => throw new ArgumentException($"Unknown prediction_type {predictionType}.", nameof(predictionType)),
-        };
+        Parameterization.ToSample(modelOutput, predictionType, sample, SchedulerGuards.Scales(alpha, sigma, sample));
 
     /// <summary>The noise prediction ε̂ from a network output: ε as is, x₀ → (x − α_t x₀)/σ_t, v → α_t v + σ_t x.</summary>
     internal static Tensor ToNoise(PredictionType predictionType, Tensor modelOutput, Tensor sample, double alpha, double sigma) =>
-        predictionType switch
-        {
-            PredictionType.Epsilon => modelOutput.clone(),
-            PredictionType.Sample => (sample - alpha * modelOutput) / sigma,
-            PredictionType.VPrediction => alpha * modelOutput + sigma * sample,
-            _ => throw new ArgumentException($"Unknown prediction_type {predictionType}.", nameof(predictionType)),
-        };
+        Parameterization.ToEpsilon(modelOutput, predictionType, sample, SchedulerGuards.Scales(alpha, sigma, sample));
 
     /// <summary>
     /// The rollout position of <paramref name="timestep"/> (diffusers' <c>index_for_timestep</c>, second match when a

@@ -28,16 +28,23 @@ public enum FinalSigmaType
     SigmaMin,
 }
 
-/// <summary>Which σ grid a σ-space sampler walks (diffusers' <c>use_karras_sigmas</c> / <c>use_exponential_sigmas</c>).</summary>
+/// <summary>
+/// Which σ grid a σ-space sampler walks (diffusers' <c>use_karras_sigmas</c> / <c>use_exponential_sigmas</c>); built by
+/// <see cref="SigmaGrid.Create"/> for the σ samplers and by <see cref="DiscreteSigmaSchedule.Build"/> for the schedulers.
+/// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SigmaGridKind>))]
 public enum SigmaGridKind
 {
-    /// <summary>σ of the spaced timesteps (see <see cref="SigmaInterpolation"/>).</summary>
+    /// <summary>The training schedule's own σ: σ of the spaced timesteps (see <see cref="SigmaInterpolation"/>, <see cref="SigmaGrid.Schedule"/>). Name <c>"schedule"</c>.</summary>
+    [JsonStringEnumMemberName("schedule")]
     Timesteps,
 
-    /// <summary><see cref="SigmaGrid.Karras"/> between the timesteps' σ_min and σ_max, ρ = 7, timesteps recovered by σ→t.</summary>
+    /// <summary><see cref="SigmaGrid.Karras"/> between the timesteps' σ_min and σ_max, ρ = 7, timesteps recovered by σ→t. Name <c>"karras"</c>.</summary>
+    [JsonStringEnumMemberName("karras")]
     Karras,
 
-    /// <summary><see cref="SigmaGrid.Exponential"/> between the same ends, timesteps recovered by σ→t.</summary>
+    /// <summary><see cref="SigmaGrid.Exponential"/> between the same ends, timesteps recovered by σ→t. Name <c>"exponential"</c>.</summary>
+    [JsonStringEnumMemberName("exponential")]
     Exponential,
 }
 

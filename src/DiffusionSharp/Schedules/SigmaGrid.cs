@@ -38,6 +38,44 @@ public static class SigmaGrid
     }
 
     /// <summary>
+    /// The training schedule's own σ grid: the σ_t of <paramref name="n"/> inference timesteps spaced over the T training
+    /// timesteps as diffusers' σ-space schedulers space them (<see cref="TimestepGrid.Float32"/>: leading, trailing or
+    /// linspace), σ interpolated linearly in t between the training σ_t = √((1 − ᾱ_t)/ᾱ_t). Largest first, no trailing 0.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">n outside [1, T].</exception>
+    public static double[] Schedule(NoiseSchedule schedule, int n, TimestepSpacing spacing = TimestepSpacing.Linspace, int stepsOffset = 0)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        var trainSigmas = schedule.TrainSigmas();
+        return TimestepGrid.Float32(spacing, schedule.NumTrainTimesteps, n, stepsOffset)
+            .Select(t => InterpolateAtIndex(t, trainSigmas))
+            .ToArray();
+    }
+
+    /// <summary>
+    /// The σ grid a σ-space sampler walks: <paramref name="steps"/> noise levels of the chosen kind followed by σ = 0, so
+    /// steps + 1 values (Karras and exponential between <paramref name="sigmaMin"/> and <paramref name="sigmaMax"/>;
+    /// <see cref="SigmaGridKind.Timesteps"/> is <see cref="Schedule"/> of <paramref name="schedule"/>, which must be given,
+    /// and ignores the bounds).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">steps &lt; 1, bad bounds, or ρ ≤ 0.</exception>
+    /// <exception cref="ArgumentException">An undefined kind, or <see cref="SigmaGridKind.Timesteps"/> without a schedule.</exception>
+    public static double[] Create(SigmaGridKind kind, int steps, double sigmaMin, double sigmaMax, NoiseSchedule? schedule = null,
+        TimestepSpacing spacing = TimestepSpacing.Linspace, double rho = 7)
+    {
+        var grid = kind switch
+        {
+            SigmaGridKind.Karras => Karras(sigmaMin, sigmaMax, steps, rho),
+            SigmaGridKind.Exponential => Exponential(sigmaMin, sigmaMax, steps),
+            SigmaGridKind.Timesteps => Schedule(schedule ?? throw new ArgumentException("The schedule's own σ grid needs the training schedule.", nameof(schedule)), steps, spacing),
+            _ => throw new ArgumentException($"Unknown sigma grid {(int)kind}; allowed values: {string.Join(", ", Enum.GetNames<SigmaGridKind>())}.", nameof(kind)),
+        };
+        var withZero = new double[grid.Length + 1];
+        grid.CopyTo(withZero, 0);
+        return withZero;
+    }
+
+    /// <summary>
     /// NumPy's <c>linspace(start, stop, n)</c> in float64: start + i·(stop − start)/(n − 1), the last value exactly
     /// <paramref name="stop"/>. Schedulers use it wherever diffusers uses <c>np.linspace</c>.
     /// </summary>

@@ -85,3 +85,68 @@ public sealed class DenoiserTests
         Assert.Throws<ArgumentException>(() => new DiscreteTimeDenoiser(net, schedule, (PredictionType)17));
     }
 }
+
+public sealed class GuidedDenoiserTests
+{
+    /// <summary>A label-dependent σ-space denoiser that records the batch sizes it sees.</summary>
+    private sealed class LabelDenoiser : IDenoiser
+    {
+        public List<long> BatchSizes { get; } = [];
+
+        public Tensor Denoise(Tensor x, Tensor sigma, Tensor? classLabels)
+        {
+            BatchSizes.Add(x.shape[0]);
+            var y = Tensors.PerRow.Broadcast(classLabels!.to(ScalarType.Float32), x);
+            var s = Tensors.PerRow.Broadcast(sigma.to(ScalarType.Float32), x);
+            return x * 0.5f + y.square() * 0.1f + s * 0.01f;
+        }
+    }
+
+    [Fact]
+    public void GuidanceOnX0IsOneCallAndEqualsTheFormula()
+    {
+        using var scope = NewDisposeScope();
+        var inner = new LabelDenoiser();
+        var guided = new GuidedDenoiser(inner, 3.5, nullClassId: 10);
+        var x = randn(3, 2, 5, generator: new Generator(5));
+        var sigma = tensor(new float[] { 0.1f, 2f, 80f });
+        var labels = tensor(new long[] { 1, 4, 7 });
+        var result = guided.Denoise(x, sigma, labels);
+        Assert.Equal([6L], inner.BatchSizes);
+        var reference = new LabelDenoiser();
+        var cond = reference.Denoise(x, sigma, labels);
+        var uncond = reference.Denoise(x, sigma, full(3, 10L));
+        Assert.True(result.allclose(uncond + 3.5f * (cond - uncond), rtol: 1e-6, atol: 1e-6));
+        Assert.True(new GuidedDenoiser(reference, 1.0, 10).Denoise(x, tensor(2f), labels).allclose(reference.Denoise(x, tensor(2f), labels), rtol: 1e-6, atol: 1e-6));
+        Assert.Throws<ArgumentNullException>(() => guided.Denoise(x, sigma, null));
+        Assert.Throws<ArgumentException>(() => guided.Denoise(x, sigma, tensor(new long[] { 1 })));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new GuidedDenoiser(inner, double.NaN, 10));
+    }
+
+    [Fact]
+    public void GuidingX0EqualsGuidingEpsilonThroughDiscreteTimeDenoiser()
+    {
+        // Guidance on ε̂ (ClassifierFreeGuidance on the network) and on x̂₀ (GuidedDenoiser) are the same denoiser.
+        using var scope = NewDisposeScope();
+        var schedule = new NoiseSchedule(new NoiseScheduleOptions());
+        var network = new LabelNetwork();
+        var viaEpsilon = new DiscreteTimeDenoiser(new ClassifierFreeGuidance(network, 2.5, 9), schedule, PredictionType.Epsilon);
+        var viaX0 = new GuidedDenoiser(new DiscreteTimeDenoiser(network, schedule, PredictionType.Epsilon), 2.5, 9);
+        var x = randn(2, 3, 4, generator: new Generator(8));
+        var sigma = tensor(new[] { 0.7, 12.0 });
+        var labels = tensor(new long[] { 2, 5 });
+        var a = viaEpsilon.Denoise(x, sigma, labels);
+        var b = viaX0.Denoise(x, sigma, labels);
+        Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-5), $"max diff {(a - b).abs().max().item<float>()}");
+    }
+
+    private sealed class LabelNetwork : IDiffusionNetwork
+    {
+        public Tensor Predict(Tensor sample, Tensor timesteps, Tensor? classLabels)
+        {
+            var y = Tensors.PerRow.Broadcast(classLabels!.to(ScalarType.Float32), sample);
+            var t = Tensors.PerRow.Broadcast(timesteps.to(ScalarType.Float32), sample);
+            return sample * 0.3f + y * 0.05f + t * 0.0001f;
+        }
+    }
+}

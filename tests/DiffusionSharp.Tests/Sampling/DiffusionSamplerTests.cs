@@ -30,7 +30,7 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
     {
         // 16 × 1 × 16 × 16 = 4096 independent pixels: std error of the mean ≈ s/64 ≈ 0.008, of the std ≈ 1.1 %.
         var schedule = new NoiseSchedule(s_linear);
-        var scheduler = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon,
+        using var scheduler = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon,
             clipSample: kind is SamplerKind.Ddpm or SamplerKind.Ddim or SamplerKind.HeunDiscrete ? false : null);
         var network = new GaussianDataDenoiser(schedule, Mu, S);
         using var x = new DiffusionSampler(scheduler, network).Sample(Enumerable.Range(0, 16).Select(i => (long)(1000 + i)).ToArray(), [1, 16, 16], steps);
@@ -56,7 +56,7 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
     public void GaussianCheckFailsForAWrongDenoiser()
     {
         // Guards the test above: a denoiser for the wrong data distribution lands visibly elsewhere.
-        var scheduler = SchedulerFactory.Create(SamplerKind.Ddim, s_linear, PredictionType.Epsilon, clipSample: false);
+        using var scheduler = SchedulerFactory.Create(SamplerKind.Ddim, s_linear, PredictionType.Epsilon, clipSample: false);
         var wrong = new GaussianDataDenoiser(new NoiseSchedule(s_linear), Mu, 0.8 * S);
         using var x = new DiffusionSampler(scheduler, wrong).Sample(Enumerable.Range(0, 16).Select(i => (long)i).ToArray(), [1, 16, 16], 50);
         Assert.True(x.std().item<float>() < 0.85 * S);
@@ -70,12 +70,16 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
     public void SamplesAreReproducibleAndIndependentOfTheBatch(SamplerKind kind)
     {
         var network = new GaussianDataDenoiser(new NoiseSchedule(s_linear), Mu, S);
-        IScheduler Make() => SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
         using var scope = NewDisposeScope();
-        var batch = new DiffusionSampler(Make(), network).Sample([11, 22, 33], [1, 4, 4], 8);
-        var again = new DiffusionSampler(Make(), network).Sample([11, 22, 33], [1, 4, 4], 8);
-        var alone = new DiffusionSampler(Make(), network).Sample([22], [1, 4, 4], 8);
-        var reordered = new DiffusionSampler(Make(), network).Sample([33, 22], [1, 4, 4], 8);
+        Tensor Run(long[] seeds)
+        {
+            using var scheduler = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
+            return new DiffusionSampler(scheduler, network).Sample(seeds, [1, 4, 4], 8);
+        }
+        var batch = Run([11, 22, 33]);
+        var again = Run([11, 22, 33]);
+        var alone = Run([22]);
+        var reordered = Run([33, 22]);
         Assert.True(batch.equal(again).all().item<bool>(), "same seeds must give bit-identical samples");
         Assert.True(batch[1].equal(alone[0]).all().item<bool>(), "a sample must not depend on its batch");
         Assert.True(batch[1].equal(reordered[1]).all().item<bool>(), "a sample must not depend on its position");
@@ -86,7 +90,7 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
     [Fact]
     public void CallbackSeesEveryStepAndX0Predictions()
     {
-        var scheduler = SchedulerFactory.Create(SamplerKind.HeunDiscrete, s_linear, PredictionType.Epsilon);
+        using var scheduler = SchedulerFactory.Create(SamplerKind.HeunDiscrete, s_linear, PredictionType.Epsilon);
         var network = new GaussianDataDenoiser(new NoiseSchedule(s_linear), Mu, S);
         var seen = new List<int>();
         double lastX0Mean = double.NaN;
@@ -99,6 +103,28 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
         });
         Assert.Equal(Enumerable.Range(0, 9), seen);
         Assert.False(double.IsNaN(lastX0Mean));
+    }
+
+    [Fact]
+    public void TheStepHookMayReplaceX()
+    {
+        // Inpainting-style: pixel (0, 0) is set to 0.7 after every step, so the returned x₀ holds it there.
+        using var scheduler = SchedulerFactory.Create(SamplerKind.Ddim, s_linear, PredictionType.Epsilon, clipSample: false);
+        var network = new GaussianDataDenoiser(new NoiseSchedule(s_linear), Mu, S);
+        int calls = 0;
+        using var x = new DiffusionSampler(scheduler, network).Sample([1, 2], [1, 4, 4], 6, replaceX: (i, t, xi, x0) =>
+        {
+            calls++;
+            var known = xi.clone();
+            known[.., 0, 0, 0] = 0.7f;
+            return known;
+        });
+        Assert.Equal(6, calls);
+        Assert.True(x[.., 0, 0, 0].eq(0.7f).all().item<bool>());
+        Assert.False(x[.., 0, 1, 1].eq(0.7f).all().item<bool>());
+        using var plain = new DiffusionSampler(scheduler, network).Sample([1, 2], [1, 4, 4], 6);
+        using var kept = new DiffusionSampler(scheduler, network).Sample([1, 2], [1, 4, 4], 6, replaceX: (_, _, _, _) => null);
+        Assert.True(plain.equal(kept).all().item<bool>());
     }
 
     [Fact]
@@ -139,7 +165,7 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
     [Fact]
     public void ClassLabelsAndTimestepsReachTheNetworkAndTheCallersTensorsSurvive()
     {
-        var scheduler = SchedulerFactory.Create(SamplerKind.EulerDiscrete, s_linear, PredictionType.Epsilon);
+        using var scheduler = SchedulerFactory.Create(SamplerKind.EulerDiscrete, s_linear, PredictionType.Epsilon);
         var network = new LabelRecorder();
         using var labels = tensor(new long[] { 3, 7 });
         using var x = new DiffusionSampler(scheduler, network).Sample([1, 2], [1, 2, 2], 4, labels);
@@ -151,7 +177,7 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
     [Fact]
     public void RejectsBadArguments()
     {
-        var scheduler = SchedulerFactory.Create(SamplerKind.Ddim, s_linear, PredictionType.Epsilon);
+        using var scheduler = SchedulerFactory.Create(SamplerKind.Ddim, s_linear, PredictionType.Epsilon);
         var sampler = new DiffusionSampler(scheduler, new GaussianDataDenoiser(new NoiseSchedule(s_linear), Mu, S));
         Assert.Throws<ArgumentException>(() => sampler.Sample([], [1, 4, 4], 5));
         Assert.Throws<ArgumentException>(() => sampler.Sample([1], [1, 0, 4], 5));

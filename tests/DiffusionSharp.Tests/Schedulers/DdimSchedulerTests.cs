@@ -15,7 +15,7 @@ public sealed class DdimSchedulerTests(ITestOutputHelper output)
         using var fx = SchedulerFixture.Load(name);
         var options = DdimSchedulerOptions.FromDiffusersConfig(fx.Config) with { Eta = fx.StepKwarg("eta", 0.0) };
         fx.AssertWrittenConfigMatches(options.ToDiffusersConfig());
-        var scheduler = new DdimScheduler(options);
+        using var scheduler = new DdimScheduler(options);
         fx.AssertScheduleClose(scheduler.AlphasCumprod.Select(a => (double)a).ToArray(), SchedulerFixture.ToDoubles(fx.AlphasCumprod), "alphas_cumprod");
         Rollout.Check(fx, scheduler);
         Rollout.CheckAddNoise(fx, scheduler);

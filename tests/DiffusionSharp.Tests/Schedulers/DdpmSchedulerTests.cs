@@ -14,7 +14,7 @@ public sealed class DdpmSchedulerTests(ITestOutputHelper output)
     public void MatchesDiffusers(string name)
     {
         using var fx = SchedulerFixture.Load(name);
-        var scheduler = new DdpmScheduler(DdpmSchedulerOptions.FromDiffusersConfig(fx.Config));
+        using var scheduler = new DdpmScheduler(DdpmSchedulerOptions.FromDiffusersConfig(fx.Config));
         fx.AssertWrittenConfigMatches(scheduler.Options.ToDiffusersConfig());
         var ac = scheduler.AlphasCumprod.Select(a => (double)a).ToArray();
         fx.AssertScheduleClose(ac, SchedulerFixture.ToDoubles(fx.AlphasCumprod), "alphas_cumprod");

@@ -12,7 +12,7 @@ public sealed class EulerAncestralDiscreteSchedulerTests(ITestOutputHelper outpu
     public void MatchesDiffusers(string name)
     {
         using var fx = SchedulerFixture.Load(name);
-        var scheduler = new EulerAncestralDiscreteScheduler(EulerAncestralDiscreteSchedulerOptions.FromDiffusersConfig(fx.Config));
+        using var scheduler = new EulerAncestralDiscreteScheduler(EulerAncestralDiscreteSchedulerOptions.FromDiffusersConfig(fx.Config));
         fx.AssertWrittenConfigMatches(scheduler.Options.ToDiffusersConfig());
         fx.AssertScheduleClose(scheduler.AlphasCumprod.Select(a => (double)a).ToArray(), SchedulerFixture.ToDoubles(fx.AlphasCumprod), "alphas_cumprod");
         scheduler.SetTimesteps(fx.NumInferenceSteps);

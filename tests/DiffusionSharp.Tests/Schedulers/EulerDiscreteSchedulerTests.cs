@@ -14,7 +14,7 @@ public sealed class EulerDiscreteSchedulerTests(ITestOutputHelper output)
         using var fx = SchedulerFixture.Load(name);
         var options = EulerDiscreteSchedulerOptions.FromDiffusersConfig(fx.Config) with { SChurn = fx.StepKwarg("s_churn", 0.0) };
         fx.AssertWrittenConfigMatches(options.ToDiffusersConfig());
-        var scheduler = new EulerDiscreteScheduler(options);
+        using var scheduler = new EulerDiscreteScheduler(options);
         fx.AssertScheduleClose(scheduler.AlphasCumprod.Select(a => (double)a).ToArray(), SchedulerFixture.ToDoubles(fx.AlphasCumprod), "alphas_cumprod");
         scheduler.SetTimesteps(fx.NumInferenceSteps);
         Rollout.Check(fx, scheduler, scheduler.Sigmas.Select(s => (double)s).ToArray());

@@ -108,7 +108,7 @@ public sealed class GaussianDataSamplingTests(ITestOutputHelper output)
     public void OdeSolversFollowTheExactFlowAndLandOnTheData(string solver)
     {
         using var scope = NewDisposeScope();
-        var scheduler = Build(solver);
+        using var scheduler = Build(solver);
         using var owned = (IDisposable)scheduler;
         var (x0, error) = RunOde(scheduler);
 

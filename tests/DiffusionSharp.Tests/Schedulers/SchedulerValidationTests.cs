@@ -18,7 +18,7 @@ public sealed class SchedulerValidationTests
     [MemberData(nameof(Kinds))]
     public void StepCountsOutsideOneToTAreRejected(SamplerKind kind)
     {
-        var s = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
+        using var s = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
         foreach (var n in new[] { 0, -3, 1001, int.MaxValue })
         {
             var e = Assert.Throws<ArgumentOutOfRangeException>(() => s.SetTimesteps(n));
@@ -39,7 +39,7 @@ public sealed class SchedulerValidationTests
     [InlineData(SamplerKind.UniPcMultistep)]
     public void EverySchedulerReleasesItsTimestepsTensor(SamplerKind kind)
     {
-        var s = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
+        using var s = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
         s.SetTimesteps(10);
         var timesteps = s.Timesteps;
         var disposable = Assert.IsAssignableFrom<IDisposable>(s);
@@ -52,7 +52,7 @@ public sealed class SchedulerValidationTests
     public void NonFiniteModelOutputIsAnArgumentErrorNotACrash(SamplerKind kind)
     {
         using var scope = NewDisposeScope();
-        var s = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
+        using var s = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
         s.SetTimesteps(10);
         double t = s.Timesteps[0].item<double>();
         var x = randn(2, 1, 4, 4) * (float)s.InitNoiseSigma;
@@ -71,7 +71,7 @@ public sealed class SchedulerValidationTests
     public void StepBeforeSetTimestepsIsAnInvalidOperation(SamplerKind kind)
     {
         using var scope = NewDisposeScope();
-        var s = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
+        using var s = SchedulerFactory.Create(kind, s_linear, PredictionType.Epsilon);
         Assert.Throws<InvalidOperationException>(() => s.Step(zeros(1, 1, 2, 2), 999, zeros(1, 1, 2, 2)));
         Assert.Throws<InvalidOperationException>(() => s.Timesteps);
     }
@@ -88,13 +88,16 @@ public sealed class SchedulerValidationTests
             new EulerDiscreteScheduler(new EulerDiscreteSchedulerOptions { SChurn = 1.0 }),
         })
         {
-            s.SetTimesteps(5);
-            double t = s.Timesteps[0].item<double>();
-            var e = Assert.Throws<ArgumentNullException>(() => s.Step(zeros(1, 1, 2, 2), t, ones(1, 1, 2, 2)));
-            Assert.Equal("noise", e.ParamName);
+            using (s)
+            {
+                s.SetTimesteps(5);
+                double t = s.Timesteps[0].item<double>();
+                var e = Assert.Throws<ArgumentNullException>(() => s.Step(zeros(1, 1, 2, 2), t, ones(1, 1, 2, 2)));
+                Assert.Equal("noise", e.ParamName);
+            }
         }
         // Deterministic ones need none.
-        var ddim = SchedulerFactory.Create(SamplerKind.Ddim, s_linear, PredictionType.Epsilon);
+        using var ddim = SchedulerFactory.Create(SamplerKind.Ddim, s_linear, PredictionType.Epsilon);
         ddim.SetTimesteps(5);
         ddim.Step(zeros(1, 1, 2, 2), ddim.Timesteps[0].item<double>(), ones(1, 1, 2, 2));
     }
@@ -103,10 +106,10 @@ public sealed class SchedulerValidationTests
     public void TimestepsOutsideTheRolloutAreRejected()
     {
         using var scope = NewDisposeScope();
-        var euler = SchedulerFactory.Create(SamplerKind.EulerDiscrete, s_linear, PredictionType.Epsilon);
+        using var euler = SchedulerFactory.Create(SamplerKind.EulerDiscrete, s_linear, PredictionType.Epsilon);
         euler.SetTimesteps(10);
         Assert.Throws<ArgumentException>(() => euler.ScaleModelInput(zeros(1, 1, 2, 2), 500.5));
-        var ddpm = SchedulerFactory.Create(SamplerKind.Ddpm, s_linear, PredictionType.Epsilon);
+        using var ddpm = SchedulerFactory.Create(SamplerKind.Ddpm, s_linear, PredictionType.Epsilon);
         ddpm.SetTimesteps(10);
         Assert.Throws<ArgumentException>(() => ddpm.Step(zeros(1, 1, 2, 2), 901, zeros(1, 1, 2, 2), new RecordedNoise([])));
         Assert.Throws<ArgumentException>(() => ddpm.Step(zeros(1, 1, 2, 2), 900.5, zeros(1, 1, 2, 2)));
@@ -126,7 +129,7 @@ public sealed class SchedulerValidationTests
         Assert.Equal("s_churn", Assert.Throws<ArgumentOutOfRangeException>(() => new EulerDiscreteScheduler(new EulerDiscreteSchedulerOptions { SChurn = -1 })).ParamName);
         Assert.Equal("rescale_betas_zero_snr", Assert.Throws<ArgumentException>(() => new HeunDiscreteScheduler(new HeunDiscreteSchedulerOptions { Schedule = new() { RescaleBetasZeroSnr = true } })).ParamName);
         // Leading spacing with an offset that pushes the last timestep past T − 1.
-        var ddim = new DdimScheduler(new DdimSchedulerOptions { StepsOffset = 1 });
+        using var ddim = new DdimScheduler(new DdimSchedulerOptions { StepsOffset = 1 });
         Assert.Throws<ArgumentOutOfRangeException>(() => ddim.SetTimesteps(1000));
         ddim.SetTimesteps(999);
     }

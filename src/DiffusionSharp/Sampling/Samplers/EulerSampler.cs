@@ -12,7 +12,7 @@ public sealed class EulerSampler : ISigmaSampler
 {
     /// <inheritdoc/>
     public Tensor Sample(IDenoiser denoiser, Tensor x, IReadOnlyList<double> sigmas, SamplingContext context) =>
-        SigmaSteps.Run(denoiser, x, sigmas, context, (i, xi) =>
+        SigmaSteps.Run(denoiser, x, sigmas, context, (i, xi, _) =>
         {
             double sigma = sigmas[i], sigmaNext = sigmas[i + 1];
             var denoised = SigmaSteps.Denoise(denoiser, xi, sigma, context);

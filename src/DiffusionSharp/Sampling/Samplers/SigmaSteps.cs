@@ -9,8 +9,11 @@ namespace DiffusionSharp.Sampling.Samplers;
 /// </summary>
 internal static class SigmaSteps
 {
-    /// <summary>One step from sigmas[i] to sigmas[i + 1]: returns (x at sigmas[i + 1], the step's x̂₀), both in the step's scope.</summary>
-    public delegate (Tensor X, Tensor Denoised) Step(int i, Tensor x);
+    /// <summary>
+    /// One step from sigmas[i] to sigmas[i + 1], given the previous step's x̂₀ (null at i = 0; multistep solvers use it):
+    /// returns (x at sigmas[i + 1], the step's x̂₀), both made in the step's scope.
+    /// </summary>
+    public delegate (Tensor X, Tensor Denoised) Step(int i, Tensor x, Tensor? previousDenoised);
 
     /// <summary>Checks the arguments, then runs <paramref name="step"/> for i = 0..sigmas.Count − 2.</summary>
     public static Tensor Run(IDenoiser denoiser, Tensor x, IReadOnlyList<double> sigmas, SamplingContext context, Step step)
@@ -25,22 +28,44 @@ internal static class SigmaSteps
             throw new ArgumentException($"ClassLabels must be [{x.shape[0]}] (one per row); got [{string.Join(", ", labels.shape)}].", nameof(context));
 
         using var inference = inference_mode();
+        // current: x at sigmas[i] (the caller's x at i = 0, never disposed); previous: the last step's x̂₀. Both are moved
+        // out of each step's scope and disposed by hand when replaced, so exactly two tensors outlive a step.
         var current = x;
-        for (int i = 0; i + 1 < sigmas.Count; i++)
+        Tensor? previous = null;
+        try
         {
-            context.Cancellation.ThrowIfCancellationRequested();
-            Tensor next;
-            using (var scope = NewDisposeScope())
+            for (int i = 0; i + 1 < sigmas.Count; i++)
             {
-                var (stepped, denoised) = step(i, current);
-                var replaced = context.OnStep?.Invoke(new SamplerStepInfo(i, sigmas[i], sigmas[i + 1], stepped, denoised));
-                if (replaced is not null && !replaced.shape.SequenceEqual(stepped.shape))
-                    throw new InvalidOperationException($"The step hook returned shape [{string.Join(", ", replaced.shape)}] for x of shape [{string.Join(", ", stepped.shape)}].");
-                next = (replaced ?? stepped).MoveToOuterDisposeScope();
+                context.Cancellation.ThrowIfCancellationRequested();
+                Tensor next, denoised;
+                using (var scope = NewDisposeScope())
+                {
+                    var (stepped, d) = step(i, current, previous);
+                    var replaced = context.OnStep?.Invoke(new SamplerStepInfo(i, sigmas[i], sigmas[i + 1], stepped, d));
+                    if (replaced is not null && !replaced.shape.SequenceEqual(stepped.shape))
+                        throw new InvalidOperationException($"The step hook returned shape [{string.Join(", ", replaced.shape)}] for x of shape [{string.Join(", ", stepped.shape)}].");
+                    next = replaced ?? stepped;
+                    if (ReferenceEquals(next, d) || ReferenceEquals(next, current))
+                        next = next.clone();
+                    next.MoveToOuterDisposeScope();
+                    denoised = d.MoveToOuterDisposeScope();
+                }
+                if (!ReferenceEquals(current, x))
+                    current.Dispose();
+                previous?.Dispose();
+                current = next;
+                previous = denoised;
             }
+        }
+        catch
+        {
             if (!ReferenceEquals(current, x))
                 current.Dispose();
-            current = next;
+            throw;
+        }
+        finally
+        {
+            previous?.Dispose();
         }
         return ReferenceEquals(current, x) ? x.clone() : current;
     }
