@@ -23,9 +23,9 @@ namespace DiffusionSharp.Tests.Models;
 /// </remarks>
 public sealed class GradientCheckTests(ITestOutputHelper output)
 {
-    private const double Float32Tolerance = 1e-4;
-    private const double BFloat16LayerTolerance = 8.0 / 256;
-    private const double BFloat16BlockTolerance = 16.0 / 256;
+    internal const double Float32Tolerance = 1e-4;
+    internal const double BFloat16LayerTolerance = 8.0 / 256;
+    internal const double BFloat16BlockTolerance = 16.0 / 256;
 
     /// <summary>A layer under test: how to build it and how to call it on its inputs.</summary>
     private sealed record LayerCase(Func<LayerContext, nn.Module> Build, Func<nn.Module, Tensor[], Tensor> Run,
@@ -171,7 +171,7 @@ public sealed class GradientCheckTests(ITestOutputHelper output)
     /// Runs <paramref name="module"/> (float32 parameters) and <paramref name="reference"/> (float64) on the same inputs
     /// with the loss Σ y·ḡ for a fixed random ḡ; returns the relative error of every floating input's and parameter's gradient.
     /// </summary>
-    private static List<(string What, double Error)> CompareGradients(nn.Module module, nn.Module reference, Tensor[] inputs64,
+    internal static List<(string What, double Error)> CompareGradients(nn.Module module, nn.Module reference, Tensor[] inputs64,
         Func<nn.Module, Tensor[], Tensor> run)
     {
         Tensor[] Leaves(ScalarType type) => inputs64.Select(t => t.is_floating_point() ? t.to(type).detach().requires_grad_(true) : t).ToArray();
@@ -212,7 +212,7 @@ public sealed class GradientCheckTests(ITestOutputHelper output)
         return errors;
     }
 
-    private static double RelErr(Tensor actual, Tensor expected)
+    internal static double RelErr(Tensor actual, Tensor expected)
     {
         double err = (actual.to(ScalarType.Float64) - expected.to(ScalarType.Float64)).abs().max().item<double>()
             / expected.abs().max().to(ScalarType.Float64).item<double>();
