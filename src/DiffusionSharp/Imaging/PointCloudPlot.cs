@@ -93,9 +93,10 @@ public static class PointCloudPlot
         }
         for (int i = 0; i < panels.Count; i++)
         {
+            // Each panel is rendered on its own: ScottPlot's Render(canvas, rect) clears the whole canvas first.
             using var plot = Panel(panels[i], extent, options.MarkerSize);
-            float left = i % columns * size, top = titleHeight + i / columns * size;
-            plot.Render(canvas, new PixelRect(new Pixel(left, top), new PixelSize(size, size)));
+            using var panelImage = SKImage.FromEncodedData(plot.GetImageBytes(size, size, ImageFormat.Png));
+            canvas.DrawImage(panelImage, i % columns * size, titleHeight + i / columns * size);
         }
         using var image = surface.Snapshot();
         using var data = image.Encode(SKEncodedImageFormat.Png, 100);

@@ -20,6 +20,13 @@ public sealed class PointCloudPlotTests
         using var bitmap = SKBitmap.Decode(png);
         Assert.Equal(400, bitmap.Width);
         Assert.Equal(236, bitmap.Height);
+        // The first panel survives the second (points drawn there), and the title is drawn above them.
+        int dark = 0;
+        for (int x = 0; x < 200; x++)
+            for (int y = 36; y < 236; y++)
+                if (bitmap.GetPixel(x, y) is var c && c.Blue > 120 && c.Red < 120) dark++;
+        Assert.True(dark > 50, $"the first panel has {dark} point pixels");
+        Assert.Contains(Enumerable.Range(150, 100).SelectMany(x => Enumerable.Range(5, 30).Select(y => bitmap.GetPixel(x, y))), c => c.Red < 100);
         // Two label colours are drawn in the data panel: count the pixels near each palette colour there.
         int blue = 0, orange = 0;
         for (int x = 200; x < 400; x++)
