@@ -23,9 +23,9 @@ namespace DiffusionSharp.Tests.Models;
 /// </remarks>
 public sealed class GradientCheckTests(ITestOutputHelper output)
 {
-    private const double Float32Tolerance = 1e-4;
-    private const double BFloat16LayerTolerance = 8.0 / 256;
-    private const double BFloat16BlockTolerance = 16.0 / 256;
+    internal const double Float32Tolerance = 1e-4;
+    internal const double BFloat16LayerTolerance = 8.0 / 256;
+    internal const double BFloat16BlockTolerance = 16.0 / 256;
 
     /// <summary>A layer under test: how to build it and how to call it on its inputs.</summary>
     private sealed record LayerCase(Func<LayerContext, nn.Module> Build, Func<nn.Module, Tensor[], Tensor> Run,
