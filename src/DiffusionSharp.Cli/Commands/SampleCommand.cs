@@ -4,7 +4,9 @@ using System.Globalization;
 using DiffusionSharp.Imaging;
 using DiffusionSharp.Runtime;
 using DiffusionSharp.Sampling;
+using DiffusionSharp.Sampling.Samplers;
 using DiffusionSharp.Schedulers;
+using DiffusionSharp.Schedules;
 using Spectre.Console.Cli;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -28,6 +30,15 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         [CommandOption("--sampler <NAME>")]
         [Description("ddpm, ddim, dpm++, euler, euler-a, heun, unipc. Default: the folder's scheduler_config.json.")]
         public string? Sampler { get; init; }
+
+        [CommandOption("--sigma-sampler <NAME>")]
+        [Description("A σ-space sampler instead of the scheduler: euler, heun, dpm++2m, dpm++2m-sde (EDM-preconditioned models: heun by default).")]
+        public string? SigmaSampler { get; init; }
+
+        [CommandOption("--sigmas <GRID>")]
+        [Description("The σ grid of --sigma-sampler: karras, exponential, schedule.")]
+        [DefaultValue("karras")]
+        public string Sigmas { get; init; } = "karras";
 
         [CommandOption("--steps <N>")]
         public int? Steps { get; init; }
@@ -63,7 +74,9 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             classLabel,
             settings.Guidance,
             settings.Seed,
-            settings.BatchSize);
+            settings.BatchSize,
+            settings.SigmaSampler is null ? null : SigmaSamplers.Parse(settings.SigmaSampler, "--sigma-sampler"),
+            DiffusersNames.Parse<SigmaGridKind>(settings.Sigmas, "--sigmas"));
         int trajectoryRows = settings.Trajectory ? Math.Min(settings.Count, 10) : 0;
         var frames = new List<Tensor>();
         Tensor samples = AnsiConsole.Status().Start("sampling…", _ => pipeline.Generate(options, (batchStart, i, x, _) =>
@@ -96,7 +109,9 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         }
         var table = new Table().AddColumns("", "");
         table.AddRow("model", Markup.Escape(modelDir));
-        table.AddRow("sampler", SchedulerFactory.CliName(options.Sampler ?? pipeline.DefaultSampler));
+        table.AddRow("sampler", options.SigmaSampler is not null || pipeline.Metadata.Preconditioning is not null
+            ? $"{SigmaSamplers.Name(options.SigmaSampler ?? SigmaSamplerKind.Heun)} over a {DiffusersNames.ToName(options.SigmaGrid)} σ grid"
+            : SchedulerFactory.CliName(options.Sampler ?? pipeline.DefaultSampler));
         table.AddRow("steps", (options.Steps ?? pipeline.Metadata.DefaultSteps).ToString(CultureInfo.InvariantCulture));
         table.AddRow("guidance", (options.Guidance ?? pipeline.Metadata.DefaultGuidance).ToString(CultureInfo.InvariantCulture));
         table.AddRow("precision", settings.Precision.ToLowerInvariant());

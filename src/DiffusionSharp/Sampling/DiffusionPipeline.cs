@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using DiffusionSharp.Denoisers;
 using DiffusionSharp.IO;
 using DiffusionSharp.Models;
+using DiffusionSharp.Sampling.Samplers;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
 using TorchSharp;
@@ -55,6 +56,12 @@ public sealed record PipelineMetadata(
 /// <param name="Guidance">Classifier-free guidance scale; null takes the metadata default; 1 disables it.</param>
 /// <param name="Seed">Sample i uses seed <c>Seed + i</c>, whatever the batch it is drawn in.</param>
 /// <param name="BatchSize">Samples per network batch.</param>
+/// <param name="SigmaSampler">
+/// A σ-space sampler (k-diffusion style, over <paramref name="SigmaGrid"/>) in place of the diffusers scheduler: the
+/// network is wrapped as a denoiser D(x; σ). Null uses the scheduler, except for EDM-preconditioned networks, which are
+/// always sampled in σ-space (Heun, EDM's Algorithm 2, by default).
+/// </param>
+/// <param name="SigmaGrid">The σ grid of a σ-space sampler.</param>
 public sealed record GenerationOptions(
     int Count = 100,
     SamplerKind? Sampler = null,
@@ -62,7 +69,9 @@ public sealed record GenerationOptions(
     int? ClassLabel = null,
     double? Guidance = null,
     long Seed = 0,
-    int BatchSize = 100);
+    int BatchSize = 100,
+    SigmaSamplerKind? SigmaSampler = null,
+    SigmaGridKind SigmaGrid = SigmaGridKind.Karras);
 
 /// <summary>
 /// A model folder ready to sample: the U-Net (<c>config.json</c> + safetensors), its scheduler configuration and
@@ -214,8 +223,9 @@ public sealed class DiffusionPipeline : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.Count, "count must be > 0");
         if (options.BatchSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.BatchSize, "batch size must be > 0");
-        if (Metadata.Preconditioning is { } pre)
-            throw new NotSupportedException($"{Directory}: the network is {pre}-preconditioned (diffusionsharp.json); sample it through its σ-space denoiser, not a discrete-time scheduler");
+        bool edm = Metadata.Preconditioning is { } pre && IsEdm(pre);
+        if (edm && options.Sampler is not null)
+            throw new ArgumentException($"{Directory}: the network is EDM-preconditioned (diffusionsharp.json); sample it with a σ-space sampler ({SigmaSamplers.AllowedNames}), not the scheduler '{SchedulerFactory.CliName(options.Sampler.Value)}'", nameof(options));
         double guidance = options.Guidance ?? Metadata.DefaultGuidance;
         if (guidance != 1.0 && Metadata.NullClass is null)
             throw new ArgumentException("guidance needs a model trained with a null class (label dropout); use --guidance 1", nameof(options));
@@ -233,6 +243,14 @@ public sealed class DiffusionPipeline : IDisposable
             {
                 int n = Math.Min(options.BatchSize, options.Count - start);
                 var seeds = Enumerable.Range(start, n).Select(i => options.Seed + i).ToArray();
+                if (edm || options.SigmaSampler is not null)
+                {
+                    using var sigmaLabels = labels is null ? null : tensor(labels.AsSpan(start, n).ToArray());
+                    int first = start;
+                    chunks.Add(SampleSigmaSpace(options, edm, guidance, seeds, shape, steps, sigmaLabels,
+                        onStep is null ? null : (i, x, x0) => onStep(first, i, x, x0), cancellationToken));
+                    continue;
+                }
                 var scheduler = CreateScheduler(options.Sampler);
                 try
                 {
@@ -253,6 +271,47 @@ public sealed class DiffusionPipeline : IDisposable
             foreach (var c in chunks)
                 c.Dispose();
         }
+    }
+
+    /// <summary>EDM's σ range (Karras et al. 2022, Table 1: σ_min = 0.002, σ_max = 80).</summary>
+    public static (double Min, double Max) EdmSigmaRange => (0.002, 80.0);
+
+    private static bool IsEdm(string preconditioning) =>
+        preconditioning.Equals(PipelineMetadata.EdmPreconditioning, StringComparison.OrdinalIgnoreCase)
+            ? true
+            : throw new InvalidDataException($"diffusionsharp.json: unknown preconditioning '{preconditioning}'; known: {PipelineMetadata.EdmPreconditioning}");
+
+    /// <summary>
+    /// One batch through a σ-space sampler: the network as a denoiser (EDM's preconditioning around the raw network, or
+    /// <see cref="DiscreteTimeDenoiser"/> around a discrete-time one), guidance on x̂₀ (<see cref="GuidedDenoiser"/>), a σ
+    /// grid over the denoiser's range, and per-sample seeded noise (<see cref="SigmaSampling"/>).
+    /// </summary>
+    private Tensor SampleSigmaSpace(GenerationOptions options, bool edm, double guidance, long[] seeds, long[] shape, int steps,
+        Tensor? labels, Action<int, Tensor, Tensor?>? onStep, CancellationToken cancellationToken)
+    {
+        var schedule = new NoiseSchedule(Schedule);
+        IDenoiser denoiser;
+        double sigmaMin, sigmaMax;
+        if (edm)
+        {
+            denoiser = new EdmPreconditioning(Model, Metadata.SigmaData ?? 0.5);
+            (sigmaMin, sigmaMax) = EdmSigmaRange;
+        }
+        else
+        {
+            var discrete = new DiscreteTimeDenoiser(Model, schedule, Prediction);
+            (denoiser, sigmaMin, sigmaMax) = (discrete, discrete.SigmaMin, discrete.SigmaMax);
+        }
+        if (guidance != 1.0 && labels is not null)
+            denoiser = new GuidedDenoiser(denoiser, guidance, Metadata.NullClass!.Value);
+        var sigmas = SigmaGrid.Create(options.SigmaGrid, steps, sigmaMin, sigmaMax, schedule);
+        var sampler = SigmaSamplers.Create(options.SigmaSampler ?? SigmaSamplerKind.Heun);
+        SamplerStepHook? hook = onStep is null ? null : step =>
+        {
+            onStep(step.Index, step.X, step.Denoised);
+            return null;
+        };
+        return SigmaSampling.Sample(sampler, denoiser, seeds, shape, sigmas, labels, hook, Device, cancellationToken: cancellationToken);
     }
 
     /// <inheritdoc />

@@ -120,17 +120,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void TrainThenSampleEndToEnd()
     {
-        // 64 real digits written as an MNIST IDX folder.
-        string data = Temp("mnist64");
-        Directory.CreateDirectory(data);
-        using (var full = Mnist.LoadCached(MnistSplit.Train))
-        {
-            using var scope = NewDisposeScope();
-            var pixels = ((full.Images.narrow(0, 0, 64) + 1) * 127.5).round().clamp(0, 255).to(ScalarType.Byte).data<byte>().ToArray();
-            var labels = full.Labels.narrow(0, 0, 64).to(ScalarType.Byte).data<byte>().ToArray();
-            IdxFile.Write(Path.Combine(data, Mnist.StandardNames.TrainImages), new IdxArray([64, 28, 28], pixels));
-            IdxFile.Write(Path.Combine(data, Mnist.StandardNames.TrainLabels), new IdxArray([64], labels), gzip: true);
-        }
+        string data = WriteDigits(Temp("mnist64"), 64);
         string run = Temp("run");
         var (code, output) = CliRunner.Run("train", "--data", data, "--out", run, "--preset", "tiny", "--steps", "3", "--batch-size", "16",
             "--checkpoint-every", "2", "--sample-every", "3", "--warmup", "1");
@@ -150,5 +140,18 @@ public sealed class CliTests : IDisposable
         var (resumeCode, resumeOutput) = CliRunner.Run("train", "--data", data, "--out", run, "--resume", "--steps", "4", "--batch-size", "16");
         Assert.True(resumeCode == 0, resumeOutput);
         Assert.Equal(5, File.ReadAllLines(Path.Combine(run, "log.csv")).Length);
+    }
+
+    /// <summary>The first <paramref name="count"/> real training digits written as an MNIST IDX folder; returns it.</summary>
+    internal static string WriteDigits(string folder, int count)
+    {
+        Directory.CreateDirectory(folder);
+        using var full = Mnist.LoadCached(MnistSplit.Train);
+        using var scope = NewDisposeScope();
+        var pixels = ((full.Images.narrow(0, 0, count) + 1) * 127.5).round().clamp(0, 255).to(ScalarType.Byte).data<byte>().ToArray();
+        var labels = full.Labels.narrow(0, 0, count).to(ScalarType.Byte).data<byte>().ToArray();
+        IdxFile.Write(Path.Combine(folder, Mnist.StandardNames.TrainImages), new IdxArray([count, 28, 28], pixels));
+        IdxFile.Write(Path.Combine(folder, Mnist.StandardNames.TrainLabels), new IdxArray([count], labels), gzip: true);
+        return folder;
     }
 }
