@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace DiffusionSharp.Models;
 
 /// <summary>
@@ -48,5 +50,24 @@ public static class BatchChunking
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         for (long start = 0; start < batch; start += chunkSize)
             yield return (start, Math.Min(chunkSize, batch - start));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="network"/> over <paramref name="sample"/> in chunks of at most <paramref name="chunkSize"/>
+    /// rows and concatenates the outputs (inference only: the caller checks that no gradient is wanted). Timesteps that
+    /// are one per row, and labels, are split with the rows; a single timestep is passed to every chunk.
+    /// </summary>
+    public static Tensor Predict(Func<Tensor, Tensor, Tensor?, Tensor> network, Tensor sample, Tensor timesteps, Tensor? classLabels, int chunkSize)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        long batch = sample.shape[0];
+        if (chunkSize >= batch)
+            return network(sample, timesteps, classLabels);
+        bool perSample = timesteps.dim() > 0 && timesteps.shape[0] == batch && batch > 1;
+        var outputs = new List<Tensor>();
+        using var scope = NewDisposeScope();
+        foreach (var (start, length) in Ranges(batch, chunkSize))
+            outputs.Add(network(sample.narrow(0, start, length), perSample ? timesteps.narrow(0, start, length) : timesteps, classLabels?.narrow(0, start, length)));
+        return cat(outputs, 0).MoveToOuterDisposeScope();
     }
 }

@@ -186,14 +186,7 @@ public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
             return call(sample, timesteps, classLabels);
         long batch = sample.shape[0];
         int chunk = _chunkSize > 0 ? _chunkSize : AutoChunkSize(batch, sample.shape[2]);
-        if (chunk >= batch)
-            return call(sample, timesteps, classLabels);
-        bool perSample = timesteps.dim() > 0 && timesteps.shape[0] == batch && batch > 1;
-        var outputs = new List<Tensor>();
-        using var scope = NewDisposeScope();
-        foreach (var (start, n) in BatchChunking.Ranges(batch, chunk))
-            outputs.Add(call(sample.narrow(0, start, n), perSample ? timesteps.narrow(0, start, n) : timesteps, classLabels?.narrow(0, start, n)));
-        return cat(outputs, 0).MoveToOuterDisposeScope();
+        return BatchChunking.Predict(call, sample, timesteps, classLabels, chunk);
     }
 
     /// <summary>Loads a diffusers <c>UNet1DModel</c> folder (<c>config.json</c> + <c>diffusion_pytorch_model.safetensors</c>).</summary>

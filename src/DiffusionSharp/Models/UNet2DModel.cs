@@ -253,18 +253,7 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
             return call(sample, timesteps, classLabels);
         long batch = sample.shape[0];
         int chunk = _chunkSize > 0 ? _chunkSize : AutoChunkSize(batch, sample.shape[2], sample.shape[3]);
-        if (chunk >= batch)
-            return call(sample, timesteps, classLabels);
-        bool perSampleTimesteps = timesteps.dim() > 0 && timesteps.shape[0] == batch && batch > 1;
-        var outputs = new List<Tensor>();
-        using var scope = NewDisposeScope();
-        foreach (var (start, length) in BatchChunking.Ranges(batch, chunk))
-        {
-            outputs.Add(call(sample.narrow(0, start, length),
-                perSampleTimesteps ? timesteps.narrow(0, start, length) : timesteps,
-                classLabels?.narrow(0, start, length)));
-        }
-        return cat(outputs, 0).MoveToOuterDisposeScope();
+        return BatchChunking.Predict(call, sample, timesteps, classLabels, chunk);
     }
 
     /// <inheritdoc/>
