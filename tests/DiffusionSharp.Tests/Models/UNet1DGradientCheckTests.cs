@@ -63,19 +63,7 @@ public sealed class UNet1DGradientCheckTests(ITestOutputHelper output)
         ["Fourier features of t (no log, cos first)"] = Single(_ => Fourier(), g => rand(3, generator: g)),
     };
 
-    public static TheoryData<string, ComputePrecision> Cases
-    {
-        get
-        {
-            var data = new TheoryData<string, ComputePrecision>();
-            foreach (var name in s_cases.Keys)
-            {
-                data.Add(name, ComputePrecision.Full);
-                data.Add(name, ComputePrecision.BFloat16);
-            }
-            return data;
-        }
-    }
+    public static TheoryData<string, ComputePrecision> Cases => GradientCheckTests.InBothPrecisions(s_cases.Keys);
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -33,19 +33,7 @@ public sealed class TextTransformerTests(ITestOutputHelper output)
         ["time conditioning"] = new(c => new TimeConditioning(c, 16), (m, x) => ((TimeConditioning)m).call(x), g => rand(3, generator: g), true),
     };
 
-    public static TheoryData<string, ComputePrecision> Cases
-    {
-        get
-        {
-            var data = new TheoryData<string, ComputePrecision>();
-            foreach (var name in s_cases.Keys)
-            {
-                data.Add(name, ComputePrecision.Full);
-                data.Add(name, ComputePrecision.BFloat16);
-            }
-            return data;
-        }
-    }
+    public static TheoryData<string, ComputePrecision> Cases => Models.GradientCheckTests.InBothPrecisions(s_cases.Keys);
 
     [Theory]
     [MemberData(nameof(Cases))]
