@@ -189,7 +189,7 @@ public sealed class DiffusionPipeline : IDisposable
                 throw new InvalidDataException($"{metaPath}: malformed ({e.Message})", e);
             }
         }
-        var model = TrainableModels.Load(directory);
+        var model = LoadModel(directory);
         try
         {
             if (device is not null && device.type != DeviceType.CPU)
@@ -204,6 +204,23 @@ public sealed class DiffusionPipeline : IDisposable
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The folder's model by its <c>_class_name</c>; a folder that names none (diffusers does not require it) or whose
+    /// config does not parse is read as a U-Net, whose loader reports the problem key by key.
+    /// </summary>
+    private static ITrainableModel LoadModel(string directory)
+    {
+        try
+        {
+            TrainableModels.ClassNameOf(directory);
+        }
+        catch (InvalidDataException)
+        {
+            return UNet2DModel.FromPretrained(directory);
+        }
+        return TrainableModels.Load(directory);
     }
 
     /// <summary>Writes the metadata and a scheduler config for <paramref name="kind"/> next to a saved model.</summary>
