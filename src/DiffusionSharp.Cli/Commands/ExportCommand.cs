@@ -43,7 +43,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         if (DiffusersUNet1DConfig.IsUNet1DFolder(settings.Model))
             return ExportUNet1D(settings);
         using var source = DiffusionPipeline.Load(settings.Model);
-        var model = source.Model;
+        var model = source.UNet;
         model.SavePretrained(settings.Out);
         foreach (var sidecar in new[] { SchedulerConfigFileName, PipelineMetadata.FileName })
         {

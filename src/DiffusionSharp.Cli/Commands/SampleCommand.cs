@@ -19,7 +19,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
     public sealed class Settings : PipelineSettings
     {
         [CommandOption("--out <DIR>")]
-        [Description("Output folder: grid.png and one NNNNN.png per sample.")]
+        [Description("Output folder: grid.png and one NNNNN.png per sample (point models: samples.csv and samples.png).")]
         [DefaultValue("samples")]
         public string Out { get; init; } = "samples";
 
@@ -53,13 +53,12 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         public long Seed { get; init; }
 
         [CommandOption("--trajectory")]
-        [Description("Also write the denoising trajectory x_T → x_0 as trajectory.png and trajectory.gif.")]
+        [Description("Also write the denoising trajectory x_T → x_0 as trajectory.png and trajectory.gif (point models: trajectory.png, point clouds of the first batch).")]
         public bool Trajectory { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        string modelDir = settings.ModelDirectory;
         var watch = Stopwatch.StartNew();
         using var pipeline = settings.LoadPipeline();
         int? classLabel = settings.Class.Equals("all", StringComparison.OrdinalIgnoreCase)
@@ -77,6 +76,8 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             settings.BatchSize,
             settings.SigmaSampler is null ? null : SigmaSamplers.Parse(settings.SigmaSampler, "--sigma-sampler"),
             DiffusersNames.Parse<SigmaGridKind>(settings.Sigmas, "--sigmas"));
+        if (!pipeline.IsImageModel)
+            return SamplePoints(settings, pipeline, options, watch, cancellationToken);
         int trajectoryRows = settings.Trajectory ? Math.Min(settings.Count, 10) : 0;
         var frames = new List<Tensor>();
         Tensor samples = AnsiConsole.Status().Start("sampling…", _ => pipeline.Generate(options, (batchStart, i, x, _) =>
@@ -107,19 +108,70 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             foreach (var t in shown.Concat(frames))
                 t.Dispose();
         }
+        Summarize(settings, pipeline, options, Path.Combine(settings.Out, "grid.png"), "trajectory.png, trajectory.gif", watch);
+        return 0;
+    }
+
+    /// <summary>A model over points [D]: samples.csv, samples.png (2-D only) and, with --trajectory, the reverse process as point clouds.</summary>
+    private static int SamplePoints(Settings settings, DiffusionPipeline pipeline, GenerationOptions options, Stopwatch watch, CancellationToken cancellationToken)
+    {
+        long[] shape = pipeline.SampleShape;
+        bool planar = shape is [2];
+        if (settings.Trajectory && !planar)
+            throw new ArgumentException($"--trajectory draws 2-D points; this model's samples are [{string.Join(", ", shape)}]");
+        int steps = options.Steps ?? pipeline.Metadata.DefaultSteps;
+        using var recorder = new TrajectoryRecorder();
+        var keep = settings.Trajectory ? PointSamples.KeptSteps(steps) : [];
+        double[] sigmas = settings.Trajectory ? PointSamples.Sigmas(pipeline, options.Sampler, steps) : [];
+        if (keep.Contains(0))
+        {
+            var seeds = Enumerable.Range(0, Math.Min(options.Count, options.BatchSize)).Select(j => options.Seed + j).ToArray();
+            using var xT = PerSampleNoise.InitialNoise(seeds, shape);
+            recorder.Add(0, sigmas[0], xT);
+        }
+        var labels = pipeline.LabelsFor(options);
+        Tensor samples = AnsiConsole.Status().Start("sampling…", _ => pipeline.Generate(options, (batchStart, i, x, _) =>
+        {
+            if (batchStart == 0 && keep.Contains(i + 1))
+                recorder.Add(i + 1, sigmas[i + 1], x);
+        }, cancellationToken));
+        Directory.CreateDirectory(settings.Out);
+        using (samples = samples.cpu())
+        {
+            PointSamples.WriteCsv(samples, labels, Path.Combine(settings.Out, "samples.csv"));
+            using var labelTensor = labels is null ? null : tensor(labels);
+            if (planar)
+            {
+                PointCloudPlot.Save([PointCloudPanel.FromTensor($"{options.Count} samples", samples, labelTensor)], Path.Combine(settings.Out, "samples.png"),
+                    new PointCloudPlotOptions(Extent: 3.0));
+            }
+            if (settings.Trajectory)
+            {
+                using var firstLabels = labelTensor?.narrow(0, 0, recorder.Frames[0].Sample.shape[0]);
+                string sampler = SchedulerFactory.CliName(options.Sampler ?? pipeline.DefaultSampler);
+                PointSamples.SaveTrajectory(recorder, firstLabels,
+                    $"{recorder.Frames[0].Sample.shape[0]} samples of a {pipeline.Model.ParameterCount / 1000}k-parameter {pipeline.Model.ClassName}, {steps} {sampler} steps from N(0, I)",
+                    Path.Combine(settings.Out, "trajectory.png"));
+            }
+        }
+        Summarize(settings, pipeline, options, Path.Combine(settings.Out, "samples.csv"), "trajectory.png", watch);
+        return 0;
+    }
+
+    private static void Summarize(Settings settings, DiffusionPipeline pipeline, GenerationOptions options, string samplesPath, string trajectoryFiles, Stopwatch watch)
+    {
         var table = new Table().AddColumns("", "");
-        table.AddRow("model", Markup.Escape(modelDir));
+        table.AddRow("model", Markup.Escape(settings.ModelDirectory));
         table.AddRow("sampler", options.SigmaSampler is not null || pipeline.Metadata.Preconditioning is not null
             ? $"{SigmaSamplers.Name(options.SigmaSampler ?? SigmaSamplerKind.Heun)} over a {DiffusersNames.ToName(options.SigmaGrid)} σ grid"
             : SchedulerFactory.CliName(options.Sampler ?? pipeline.DefaultSampler));
         table.AddRow("steps", (options.Steps ?? pipeline.Metadata.DefaultSteps).ToString(CultureInfo.InvariantCulture));
         table.AddRow("guidance", (options.Guidance ?? pipeline.Metadata.DefaultGuidance).ToString(CultureInfo.InvariantCulture));
         table.AddRow("precision", settings.Precision.ToLowerInvariant());
-        table.AddRow("samples", $"{settings.Count} → {Markup.Escape(Path.Combine(settings.Out, "grid.png"))}");
+        table.AddRow("samples", $"{settings.Count} → {Markup.Escape(samplesPath)}");
         if (settings.Trajectory)
-            table.AddRow("trajectory", Markup.Escape(Path.Combine(settings.Out, "trajectory.png")) + ", trajectory.gif");
+            table.AddRow("trajectory", Markup.Escape(Path.Combine(settings.Out, trajectoryFiles)));
         table.AddRow("time", $"{watch.Elapsed.TotalSeconds:F1} s");
         AnsiConsole.Write(table);
-        return 0;
     }
 }

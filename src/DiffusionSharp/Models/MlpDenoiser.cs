@@ -1,6 +1,7 @@
 using DiffusionSharp.Denoisers;
 using DiffusionSharp.IO;
 using DiffusionSharp.Models.Layers;
+using DiffusionSharp.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -25,7 +26,7 @@ namespace DiffusionSharp.Models;
 /// the null class <see cref="MlpDenoiserConfig.NullClassId"/>, for classifier-free guidance; no labels means that class.</para>
 /// <para>Checkpoints are a folder with <c>config.json</c> and <c>model.safetensors</c> (<see cref="SavePretrained"/>).</para>
 /// </remarks>
-public sealed class MlpDenoiser : nn.Module<Tensor, Tensor, Tensor?, Tensor>, IDiffusionNetwork
+public sealed class MlpDenoiser : nn.Module<Tensor, Tensor, Tensor?, Tensor>, IDiffusionNetwork, ITrainableModel
 {
     /// <summary>The config file name of a saved model.</summary>
     public const string ConfigFileName = "config.json";
@@ -107,6 +108,29 @@ public sealed class MlpDenoiser : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
 
     /// <inheritdoc/>
     public Tensor Predict(Tensor sample, Tensor timesteps, Tensor? classLabels) => call(sample, timesteps, classLabels);
+
+    /// <inheritdoc/>
+    nn.Module ITrainableModel.Module => this;
+
+    /// <inheritdoc/>
+    string ITrainableModel.ClassName => MlpDenoiserConfig.ClassName;
+
+    /// <inheritdoc/>
+    public long? NullClassLabel => Config.NullClassId;
+
+    /// <inheritdoc/>
+    public string ConfigJson() => Config.ToJson();
+
+    /// <inheritdoc/>
+    /// <remarks>The largest activation of a point is a block's hidden state (width floats, a few alive at once).</remarks>
+    /// <exception cref="ArgumentException">The sample shape is not [D].</exception>
+    public int ChunkSizeFor(long batch, IReadOnlyList<long> sampleShape)
+    {
+        ArgumentNullException.ThrowIfNull(sampleShape);
+        if (sampleShape.Count != 1 || sampleShape[0] != Config.Dimensions)
+            throw new ArgumentException($"an MlpDenoiser takes samples [{Config.Dimensions}], not [{string.Join(", ", sampleShape)}]", nameof(sampleShape));
+        return BatchChunking.ChunkSize(batch, 4L * Math.Max(Config.Width, Config.TimeEmbedDim));
+    }
 
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> (metadata <c>{"format": "pt"}</c>) to <paramref name="directory"/> (created if needed), each atomically.</summary>
     public void SavePretrained(string directory)

@@ -2,6 +2,7 @@ using DiffusionSharp.Denoisers;
 using DiffusionSharp.Models.Diffusers;
 using DiffusionSharp.Models.Layers;
 using DiffusionSharp.Models.Layers1D;
+using DiffusionSharp.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -25,7 +26,7 @@ namespace DiffusionSharp.Models;
 /// configs without it build diffusers' network exactly. Parameters are float32; <see cref="Precision"/> selects
 /// bfloat16 products. Every convolution goes through <see cref="CpuConvolution"/>.</para>
 /// </remarks>
-public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, IDiffusionNetwork
+public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, IDiffusionNetwork, ITrainableModel
 {
     [ComponentName(Name = "time_proj")] private readonly nn.Module<Tensor, Tensor> _timeProj;
     [ComponentName(Name = "time_mlp")] private readonly TimestepEmbedding? _timeMlp;
@@ -187,6 +188,29 @@ public sealed class UNet1DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
         long batch = sample.shape[0];
         int chunk = _chunkSize > 0 ? _chunkSize : AutoChunkSize(batch, sample.shape[2]);
         return BatchChunking.Predict(call, sample, timesteps, classLabels, chunk);
+    }
+
+    /// <inheritdoc/>
+    nn.Module ITrainableModel.Module => this;
+
+    /// <inheritdoc/>
+    string ITrainableModel.ClassName => DiffusersUNet1DConfig.ClassName;
+
+    /// <inheritdoc/>
+    /// <remarks>The last class embedding when the model has them (trained with label dropout, it means "no class").</remarks>
+    public long? NullClassLabel => Config.NumClassEmbeds is { } n ? n - 1 : null;
+
+    /// <inheritdoc/>
+    public string ConfigJson() => DiffusersUNet1DConfig.ToJson(Config);
+
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The sample shape is not [C, L].</exception>
+    public int ChunkSizeFor(long batch, IReadOnlyList<long> sampleShape)
+    {
+        ArgumentNullException.ThrowIfNull(sampleShape);
+        if (sampleShape.Count != 2)
+            throw new ArgumentException($"a UNet1DModel takes samples [C, L], not [{string.Join(", ", sampleShape)}]", nameof(sampleShape));
+        return AutoChunkSize(batch, sampleShape[1]);
     }
 
     /// <summary>Loads a diffusers <c>UNet1DModel</c> folder (<c>config.json</c> + <c>diffusion_pytorch_model.safetensors</c>).</summary>

@@ -58,7 +58,7 @@ public sealed class TrainingRun : IDisposable
 
     private readonly List<(int Step, double Loss)> _losses;
 
-    private TrainingRun(Trainer trainer, ImageDataset data, RunDescription description, IReadOnlyList<OptionOverride> overrides, string? command, List<(int, double)> losses)
+    private TrainingRun(Trainer trainer, SampleDataset data, RunDescription description, IReadOnlyList<OptionOverride> overrides, string? command, List<(int, double)> losses)
     {
         Trainer = trainer;
         Data = data;
@@ -71,14 +71,14 @@ public sealed class TrainingRun : IDisposable
         Metadata = new PipelineMetadata(classes, withNull ? trainer.NullClass : null, withNull ? description.Guidance : 1.0, DefaultSteps, command,
             edm ? PipelineMetadata.EdmPreconditioning : null, edm ? trainer.Options.SigmaData : null);
         trainer.Progress += p => _losses.Add((p.Step, p.Loss));
-        trainer.SampleRequested += (step, ema) => SampleGrid(ema, Path.Combine(trainer.RunDirectory, "samples", $"step-{step:D8}.png"));
+        trainer.SampleRequested += (step, ema) => SamplePicture(ema, Path.Combine(trainer.RunDirectory, "samples", $"step-{step:D8}.png"));
     }
 
     /// <summary>The trainer (subscribe to its <see cref="Trainer.Progress"/> to render progress).</summary>
     public Trainer Trainer { get; }
 
-    /// <summary>The data, loaded from the run's spec.</summary>
-    public ImageDataset Data { get; }
+    /// <summary>The data, loaded from the run's spec (images [N, C, H, W] or points [N, D]).</summary>
+    public SampleDataset Data { get; }
 
     /// <summary>The run's description (as stored in <c>run.json</c>).</summary>
     public RunDescription Description { get; }
@@ -98,7 +98,10 @@ public sealed class TrainingRun : IDisposable
     /// <summary>The loss curve <see cref="Finish"/> writes.</summary>
     public string LossPlotPath => Path.Combine(Trainer.RunDirectory, "loss.png");
 
-    /// <summary>Starts a new run: loads the data, builds the preset's U-Net for it, writes <c>run.json</c>.</summary>
+    /// <summary>
+    /// Starts a new run: loads the data, builds the preset's model for it (a U-Net for images, an MLP for points), writes
+    /// <c>run.json</c>. Data with a single class train unconditionally (<see cref="TrainingOptions.ClassConditional"/> off).
+    /// </summary>
     /// <exception cref="InvalidDataException">The data cannot be used; nothing is written then.</exception>
     public static TrainingRun Create(NewRun request, Action<string>? log = null)
     {
@@ -107,11 +110,10 @@ public sealed class TrainingRun : IDisposable
         var data = LoadData(request.Data, request.Cache, log);
         try
         {
-            int classes = request.Options.ClassConditional ? data.ClassNames.Count : 0;
-            var config = ModelPresets.Create(request.Preset, data.Height, data.Channels, classes);
-            var description = new RunDescription(request.Preset, request.Data, Models.Diffusers.DiffusersUNet2DConfig.ClassName,
-                JsonNode.Parse(Models.Diffusers.DiffusersUNet2DConfig.ToJson(config)), request.Guidance);
-            var trainer = Trainer.Create(request.RunDirectory, request.Options, () => new UNet2DModel(config), data,
+            var options = request.Options.ClassConditional && data.ClassNames.Count == 1 ? request.Options with { ClassConditional = false } : request.Options;
+            var (className, configJson, create) = ModelFor(request.Preset, data, options.ClassConditional ? data.ClassNames.Count : 0);
+            var description = new RunDescription(request.Preset, request.Data, className, JsonNode.Parse(configJson), request.Guidance);
+            var trainer = Trainer.Create(request.RunDirectory, options, create, data,
                 new TrainerSetup(Device: request.Device, Description: JsonSerializer.SerializeToNode(description, TrainingOptions.Json)));
             return new TrainingRun(trainer, data, description, [], request.Command, []);
         }
@@ -175,31 +177,54 @@ public sealed class TrainingRun : IDisposable
         return ModelDirectory;
     }
 
-    /// <summary>
-    /// The in-training grid: the EMA network through the same pipeline the saved model folder will have
-    /// (<see cref="DefaultSampler"/>, <see cref="DefaultSteps"/>, the run's guidance), two samples per class (or 16), seeds
-    /// 0…n−1 so grids of different steps compare. Skipped for networks the discrete pipeline cannot sample (EDM, non-U-Net).
-    /// </summary>
-    private void SampleGrid(ITrainableModel ema, string path)
+    /// <summary>The model of <paramref name="preset"/> for the data's sample shape: its class name, config and factory.</summary>
+    private static (string ClassName, string ConfigJson, Func<ITrainableModel> Create) ModelFor(string preset, SampleDataset data, int classes)
     {
-        if (ema is not UNet2DModel unet || Metadata.Preconditioning is not null)
-            return;
-        using var pipeline = DiffusionPipeline.FromModel(unet, Metadata, DefaultSampler, Trainer.Options.Schedule, Trainer.Options.Prediction);
-        int classes = pipeline.NumClasses;
-        int count = classes > 0 ? classes * 2 : 16;
-        using var x = pipeline.Generate(new GenerationOptions(count, BatchSize: count));
-        using var onCpu = x.cpu();
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        ImageWriter.SaveGrid(onCpu, path, new GridOptions(Columns: classes > 0 ? classes : 4));
+        if (data is ImageDataset images)
+        {
+            var unet = ModelPresets.Create(preset, images.Height, images.Channels, classes);
+            return (Models.Diffusers.DiffusersUNet2DConfig.ClassName, Models.Diffusers.DiffusersUNet2DConfig.ToJson(unet), () => new UNet2DModel(unet));
+        }
+        if (data.SampleShape.Length != 1)
+            throw new InvalidDataException($"{data.Name}: samples of shape [{string.Join(", ", data.SampleShape)}]; training takes images [C, H, W] or points [D]");
+        var mlp = ModelPresets.CreateMlp(preset, data.Channels, classes);
+        return (MlpDenoiserConfig.ClassName, mlp.ToJson(), () => new MlpDenoiser(mlp));
     }
 
-    private static ImageDataset LoadData(DataSpec spec, string? cache, Action<string>? log)
+    /// <summary>
+    /// The in-training picture: the EMA network through the same pipeline the saved model folder will have
+    /// (<see cref="DefaultSampler"/>, <see cref="DefaultSteps"/>, the run's guidance), seeds 0…n−1 so pictures of different
+    /// steps compare. Images: a grid of two samples per class (or 16). 2-D points: a point cloud of 1000 samples.
+    /// Skipped for networks the discrete pipeline cannot sample (EDM) and for other data.
+    /// </summary>
+    private void SamplePicture(ITrainableModel ema, string path)
     {
-        var data = DataSources.Load(spec.Source, spec.ImageSize, cache, log ?? (_ => { }));
-        if (data.Height != data.Width)
+        if (Metadata.Preconditioning is not null || !(ema is UNet2DModel || (ema is MlpDenoiser m && m.Config.Dimensions == 2)))
+            return;
+        using var pipeline = DiffusionPipeline.FromModel(ema, Metadata, DefaultSampler, Trainer.Options.Schedule, Trainer.Options.Prediction);
+        int classes = pipeline.NumClasses;
+        int count = pipeline.IsImageModel ? (classes > 0 ? classes * 2 : 16) : 1000;
+        var options = new GenerationOptions(count, BatchSize: count);
+        using var x = pipeline.Generate(options);
+        using var onCpu = x.cpu();
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (pipeline.IsImageModel)
+        {
+            ImageWriter.SaveGrid(onCpu, path, new GridOptions(Columns: classes > 0 ? classes : 4));
+            return;
+        }
+        using var labels = pipeline.LabelsFor(options) is { } l ? tensor(l) : null;
+        PointCloudPlot.Save([PointCloudPanel.FromTensor($"{count} samples", onCpu, labels)], path,
+            new PointCloudPlotOptions(Extent: 3.0, Title: Path.GetFileNameWithoutExtension(path)));
+    }
+
+    private static SampleDataset LoadData(DataSpec spec, string? cache, Action<string>? log)
+    {
+        var data = DataSources.LoadSamples(spec.Source, spec.ImageSize, cache, log ?? (_ => { }));
+        if (data is ImageDataset images && images.Height != images.Width)
         {
             data.Dispose();
-            throw new InvalidDataException($"{spec.Source}: images are {data.Width}×{data.Height}; training needs square images (use an image size)");
+            throw new InvalidDataException($"{spec.Source}: images are {images.Width}×{images.Height}; training needs square images (use an image size)");
         }
         return data;
     }

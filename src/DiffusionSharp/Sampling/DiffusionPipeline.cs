@@ -6,6 +6,7 @@ using DiffusionSharp.Models;
 using DiffusionSharp.Sampling.Samplers;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
+using DiffusionSharp.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -74,7 +75,8 @@ public sealed record GenerationOptions(
     SigmaGridKind SigmaGrid = SigmaGridKind.Karras);
 
 /// <summary>
-/// A model folder ready to sample: the U-Net (<c>config.json</c> + safetensors), its scheduler configuration and
+/// A model folder ready to sample: the network (<c>config.json</c> + safetensors, any discrete-time model
+/// <see cref="TrainableModels"/> loads: a U-Net for images, an MLP for points), its scheduler configuration and
 /// DiffusionSharp's metadata. Any sampler can replace the folder's own; the noise schedule and prediction type stay those
 /// the model was trained with.
 /// </summary>
@@ -86,10 +88,12 @@ public sealed class DiffusionPipeline : IDisposable
     private readonly JsonElement? _schedulerConfig;
     private readonly bool _ownsModel;
 
-    private DiffusionPipeline(string directory, UNet2DModel model, JsonElement? schedulerConfig, PipelineMetadata metadata, bool ownsModel = true)
+    private DiffusionPipeline(string directory, ITrainableModel model, JsonElement? schedulerConfig, PipelineMetadata metadata, bool ownsModel = true)
     {
         Directory = directory;
         Model = model;
+        Network = model as IDiffusionNetwork
+            ?? throw new InvalidDataException($"{directory}: a {model.ClassName} is not a discrete-time diffusion network");
         _schedulerConfig = schedulerConfig;
         Metadata = metadata;
         _ownsModel = ownsModel;
@@ -100,7 +104,7 @@ public sealed class DiffusionPipeline : IDisposable
     /// <see cref="WriteSidecars"/> would write its folder. The caller keeps ownership of <paramref name="model"/>:
     /// disposing the pipeline leaves it alive. <see cref="Directory"/> is empty.
     /// </summary>
-    public static DiffusionPipeline FromModel(UNet2DModel model, PipelineMetadata metadata, SamplerKind kind, NoiseScheduleOptions schedule, PredictionType prediction)
+    public static DiffusionPipeline FromModel(ITrainableModel model, PipelineMetadata metadata, SamplerKind kind, NoiseScheduleOptions schedule, PredictionType prediction)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(metadata);
@@ -111,12 +115,35 @@ public sealed class DiffusionPipeline : IDisposable
     /// <summary>The folder it was loaded from (empty for <see cref="FromModel"/>).</summary>
     public string Directory { get; }
 
-    /// <summary>The network (in eval mode).</summary>
-    public UNet2DModel Model { get; }
+    /// <summary>The model (in eval mode).</summary>
+    public ITrainableModel Model { get; }
+
+    /// <summary>The model as the network x_t, t ↦ prediction that the schedulers drive.</summary>
+    public IDiffusionNetwork Network { get; }
+
+    /// <summary>The model as a U-Net, for the image-only tools (editing, export).</summary>
+    /// <exception cref="NotSupportedException">The folder holds another model (e.g. an MLP over points).</exception>
+    public UNet2DModel UNet => Model as UNet2DModel
+        ?? throw new NotSupportedException($"{Directory}: holds a {Model.ClassName}; this needs an image model (UNet2DModel)");
+
+    /// <summary>True when samples are images [C, H, W] (a U-Net), false for points [D] or other data.</summary>
+    public bool IsImageModel => Model is UNet2DModel;
+
+    /// <summary>The shape of one sample: [C, H, W] for a U-Net, [D] for an MLP, [C, L] for a 1-D U-Net.</summary>
+    /// <exception cref="InvalidDataException">The config does not fix the size of a sample.</exception>
+    public long[] SampleShape => Model switch
+    {
+        UNet2DModel u => u.Config.SampleSize is { } size
+            ? [u.Config.InChannels, size[0], size.Length > 1 ? size[1] : size[0]]
+            : throw new InvalidDataException($"{Directory}: config.json has no sample_size"),
+        MlpDenoiser m => [m.Config.Dimensions],
+        UNet1DModel u => [u.Config.InChannels, u.Config.SampleSize],
+        _ => throw new NotSupportedException($"{Directory}: cannot tell the sample shape of a {Model.ClassName}"),
+    };
 
     /// <summary>Where the network runs and samples are drawn: the device of the model's parameters. The initial noise is
     /// drawn on the CPU (one seeded generator per sample) and moved, so a sample does not depend on the device's RNG.</summary>
-    public Device Device => Model.parameters().FirstOrDefault()?.device ?? CPU;
+    public Device Device => Model.Module.parameters().FirstOrDefault()?.device ?? CPU;
 
     /// <summary>The folder's metadata (defaults when the folder has no <c>diffusionsharp.json</c>).</summary>
     public PipelineMetadata Metadata { get; }
@@ -137,7 +164,7 @@ public sealed class DiffusionPipeline : IDisposable
 
     /// <summary>Number of real classes (excluding the null class), 0 for an unconditional model.</summary>
     public int NumClasses =>
-        Metadata.ClassNames?.Count ?? (Model.Config.NumClassEmbeds is { } n ? n - (Metadata.NullClass is null ? 0 : 1) : 0);
+        Metadata.ClassNames?.Count ?? (Model.NullClassLabel is { } last ? (int)last + (Metadata.NullClass is null ? 1 : 0) : 0);
 
     /// <summary>Loads a model folder onto <paramref name="device"/> (default CPU; see <c>TorchRuntime.ResolveDevice</c>).</summary>
     /// <exception cref="InvalidDataException">A missing or malformed file, named in the message.</exception>
@@ -171,14 +198,38 @@ public sealed class DiffusionPipeline : IDisposable
                 throw new InvalidDataException($"{metaPath}: malformed ({e.Message})", e);
             }
         }
-        var model = UNet2DModel.FromPretrained(directory);
-        if (device is not null && device.type != DeviceType.CPU)
-            model.to(device);
-        model.eval();
-        var pipeline = new DiffusionPipeline(directory, model, schedulerConfig, metadata);
-        if (metadata.NullClass is { } nc && (model.Config.NumClassEmbeds is not { } embeds || nc < 0 || nc >= embeds))
-            throw new InvalidDataException($"{metaPath}: null_class {nc} is outside the model's {model.Config.NumClassEmbeds ?? 0} class embeddings");
-        return pipeline;
+        var model = LoadModel(directory);
+        try
+        {
+            if (device is not null && device.type != DeviceType.CPU)
+                model.Module.to(device);
+            model.Module.eval();
+            if (metadata.NullClass is { } nc && (model.NullClassLabel is not { } last || nc < 0 || nc > last))
+                throw new InvalidDataException($"{metaPath}: null_class {nc} is outside the model's {(model.NullClassLabel ?? -1) + 1} class embeddings");
+            return new DiffusionPipeline(directory, model, schedulerConfig, metadata);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The folder's model by its <c>_class_name</c>; a folder that names none (diffusers does not require it) or whose
+    /// config does not parse is read as a U-Net, whose loader reports the problem key by key.
+    /// </summary>
+    private static ITrainableModel LoadModel(string directory)
+    {
+        try
+        {
+            TrainableModels.ClassNameOf(directory);
+        }
+        catch (InvalidDataException)
+        {
+            return UNet2DModel.FromPretrained(directory);
+        }
+        return TrainableModels.Load(directory);
     }
 
     /// <summary>Writes the metadata and a scheduler config for <paramref name="kind"/> next to a saved model.</summary>
@@ -213,7 +264,7 @@ public sealed class DiffusionPipeline : IDisposable
     }
 
     /// <summary>
-    /// Draws <see cref="GenerationOptions.Count"/> samples [N, C, H, W] on <see cref="Device"/> (the caller owns the tensor). <paramref name="onStep"/>
+    /// Draws <see cref="GenerationOptions.Count"/> samples [N, …<see cref="SampleShape"/>] on <see cref="Device"/> (the caller owns the tensor). <paramref name="onStep"/>
     /// receives (batch start index, step index, x, x̂₀) after every scheduler step.
     /// </summary>
     public Tensor Generate(GenerationOptions options, Action<int, int, Tensor, Tensor?>? onStep = null, CancellationToken cancellationToken = default)
@@ -232,10 +283,9 @@ public sealed class DiffusionPipeline : IDisposable
         int steps = options.Steps ?? Metadata.DefaultSteps;
         long[]? labels = LabelsFor(options);
         IDiffusionNetwork network = guidance != 1.0 && labels is not null
-            ? new ClassifierFreeGuidance(Model, guidance, Metadata.NullClass!.Value)
-            : Model;
-        var size = Model.Config.SampleSize ?? throw new InvalidDataException($"{Directory}: config.json has no sample_size");
-        long[] shape = [Model.Config.InChannels, size[0], size.Length > 1 ? size[1] : size[0]];
+            ? new ClassifierFreeGuidance(Network, guidance, Metadata.NullClass!.Value)
+            : Network;
+        long[] shape = SampleShape;
         var chunks = new List<Tensor>();
         try
         {
@@ -294,12 +344,12 @@ public sealed class DiffusionPipeline : IDisposable
         double sigmaMin, sigmaMax;
         if (edm)
         {
-            denoiser = new EdmPreconditioning(Model, Metadata.SigmaData ?? 0.5);
+            denoiser = new EdmPreconditioning(Network, Metadata.SigmaData ?? 0.5);
             (sigmaMin, sigmaMax) = EdmSigmaRange;
         }
         else
         {
-            var discrete = new DiscreteTimeDenoiser(Model, schedule, Prediction);
+            var discrete = new DiscreteTimeDenoiser(Network, schedule, Prediction);
             (denoiser, sigmaMin, sigmaMax) = (discrete, discrete.SigmaMin, discrete.SigmaMax);
         }
         if (guidance != 1.0 && labels is not null)

@@ -105,9 +105,11 @@ public sealed class TrajectoryRecorder : IDisposable
         _frames.Clear();
     }
 
-    /// <summary>σ at a (possibly fractional) training timestep, linearly interpolated in the table σ_0 … σ_{T−1}.</summary>
-    private static double SigmaAt(float[] sigmas, double t)
+    /// <summary>σ at a (possibly fractional) training timestep <paramref name="t"/>, linearly interpolated in the table
+    /// <paramref name="sigmas"/> = σ_0 … σ_{T−1} (<see cref="NoiseSchedule.TrainSigmas"/>).</summary>
+    public static double SigmaAt(float[] sigmas, double t)
     {
+        ArgumentNullException.ThrowIfNull(sigmas);
         double c = Math.Clamp(t, 0, sigmas.Length - 1);
         int lo = (int)Math.Floor(c);
         int hi = Math.Min(lo + 1, sigmas.Length - 1);

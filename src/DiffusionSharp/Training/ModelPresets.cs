@@ -4,8 +4,9 @@ using DiffusionSharp.Models;
 namespace DiffusionSharp.Training;
 
 /// <summary>
-/// Named U-Net sizes for training from scratch. All are diffusers <c>UNet2DModel</c> layouts; their parameter counts are
-/// printed by <c>diffuse train</c> (and depend on channels and classes).
+/// Named model sizes for training from scratch: diffusers <c>UNet2DModel</c> layouts for images (<see cref="Create"/>),
+/// residual MLPs for points (<see cref="CreateMlp"/>); their parameter counts are printed by <c>diffuse train</c> (and
+/// depend on channels and classes).
 /// </summary>
 public static class ModelPresets
 {
@@ -43,5 +44,23 @@ public static class ModelPresets
             NumClassEmbeds = numClasses > 0 ? numClasses + 1 : null,
             NumTrainTimesteps = 1000,
         };
+    }
+
+    /// <summary>
+    /// The <see cref="MlpDenoiser"/> for <paramref name="preset"/> over points of <paramref name="dimensions"/>
+    /// coordinates; <paramref name="numClasses"/> &gt; 0 adds a class embedding with one extra "null" class.
+    /// tiny: width 64, 3 blocks (≈ 50k parameters); small: 128, 4 (≈ 250k); base: 256, 4 (≈ 1M).
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown preset.</exception>
+    public static MlpDenoiserConfig CreateMlp(string preset, int dimensions, int numClasses)
+    {
+        var (width, blocks) = preset switch
+        {
+            "tiny" => (64, 3),
+            "small" => (128, 4),
+            "base" => (256, 4),
+            _ => throw new ArgumentException($"unknown model preset '{preset}'; allowed: {string.Join(", ", Names)}", nameof(preset)),
+        };
+        return new MlpDenoiserConfig { Dimensions = dimensions, Width = width, NumBlocks = blocks, TimeEmbedDim = width, NumClasses = numClasses };
     }
 }

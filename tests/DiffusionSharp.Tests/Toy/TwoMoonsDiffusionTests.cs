@@ -1,10 +1,13 @@
 using System.Globalization;
 using DiffusionSharp.Data;
+using DiffusionSharp.Denoisers;
+using DiffusionSharp.Evaluation;
 using DiffusionSharp.Imaging;
 using DiffusionSharp.Models;
 using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
+using DiffusionSharp.Training;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -12,7 +15,8 @@ using static TorchSharp.torch;
 namespace DiffusionSharp.Tests.Toy;
 
 /// <summary>
-/// The whole core on 2-D data: an <see cref="MlpDenoiser"/> trained on two moons, sampled by the library's scheduler
+/// The whole core on 2-D data: an <see cref="MlpDenoiser"/> trained on two moons by the library's <see cref="Trainer"/>
+/// (the same trainer, objective, EMA and data loader the U-Nets use), its EMA weights sampled by the library's scheduler
 /// loop, is measurably closer to the data than Gaussian noise is, and the rollout draws as a picture.
 /// </summary>
 /// <remarks>
@@ -20,11 +24,16 @@ namespace DiffusionSharp.Tests.Toy;
 /// default <see cref="DefaultSteps"/>), <c>DIFFUSIONSHARP_TOY_WIDTH</c> (network width, default 64) and
 /// <c>DIFFUSIONSHARP_TOY_PNG</c> (where to write the picture; default a temporary file).
 /// </remarks>
-public sealed class TwoMoonsDiffusionTests(ITestOutputHelper output)
+public sealed class TwoMoonsDiffusionTests(ITestOutputHelper output) : IDisposable
 {
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ds-moons-");
+
     private const int DefaultSteps = 300;
     private const int Points = 2000;
     private const int SamplingSteps = 25;
+
+    /// <inheritdoc/>
+    public void Dispose() => _dir.Delete(true);
 
     [Fact]
     public void TrainedSamplesLieOnTheMoonsAndTheRolloutDraws()
@@ -34,23 +43,34 @@ public sealed class TwoMoonsDiffusionTests(ITestOutputHelper output)
         string png = Environment.GetEnvironmentVariable("DIFFUSIONSHARP_TOY_PNG") is { Length: > 0 } p
             ? Path.GetFullPath(p) : Path.Combine(Path.GetTempPath(), $"two-moons-{Environment.ProcessId}.png");
         using var scope = NewDisposeScope();
-        using var train = ToyDistributions.Sample(ToyDistribution.TwoMoons, 20_000, seed: 1);
+        using var train = DataSources.LoadSamples("two-moons", null, null, _ => { });
         using var heldOut = ToyDistributions.Sample(ToyDistribution.TwoMoons, Points, seed: 2);
         using var heldOut2 = ToyDistributions.Sample(ToyDistribution.TwoMoons, Points, seed: 3);
         var schedule = new NoiseSchedule(new NoiseScheduleOptions());   // DDPM's linear β, T = 1000
 
+        // ε-prediction with DDPM's simple (uniform) loss, unconditional, a short warm-up and a cosine decay to 5 %.
+        var options = new TrainingOptions
+        {
+            Steps = trainSteps, BatchSize = 256, LearningRate = 1e-2, WarmupSteps = 10, WeightDecay = 0, GradientClip = 0,
+            Weighting = LossWeighting.Uniform, ClassConditional = false, CheckpointEvery = trainSteps, SampleEvery = 0, Seed = 1,
+        };
         var config = new MlpDenoiserConfig { Width = width, NumBlocks = 3, TimeEmbedDim = width };
-        var run = ToyTraining.Train(config, train.Points, schedule, trainSteps, learningRate: 1e-2);
-        using var model = run.Model;
-        output.WriteLine($"trained {model.ParameterCount} parameters, {trainSteps} steps of batch 256 in {run.Elapsed.TotalSeconds:F1} s wall, {run.ProcessorTime.TotalSeconds:F1} s process CPU " +
-                         $"(threads {get_num_threads()}); loss first 50 {run.Losses[..50].Average():F3}, last 50 {run.Losses[^50..].Average():F3}");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var trainer = Trainer.Create(_dir.FullName, options, () => new MlpDenoiser(config), train);
+        Assert.IsType<DiffusionLoss>(trainer.Objective);
+        var losses = new List<double>();
+        trainer.Progress += p => losses.Add(p.Loss);
+        trainer.Run();
+        var model = Assert.IsType<MlpDenoiser>(trainer.EmaModel);
+        output.WriteLine($"trained {model.ParameterCount} parameters, {trainSteps} steps of batch 256 in {clock.Elapsed.TotalSeconds:F1} s wall " +
+                         $"(threads {get_num_threads()}); loss first 50 {losses[..50].Average():F3}, last 50 {losses[^50..].Average():F3}");
 
         var scheduler = SchedulerFactory.Create(SamplerKind.DpmSolverMultistep, schedule.Options, PredictionType.Epsilon);
         var sampler = new DiffusionSampler(scheduler, model);
         var seeds = Enumerable.Range(0, Points).Select(i => (long)i).ToArray();
         using var recorder = new TrajectoryRecorder();
         var keep = TrajectoryRecorder.EvenlySpaced(SamplingSteps, 6);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        clock.Restart();
         var samples = recorder.Record(sampler, schedule, seeds, [2], SamplingSteps, keep);
         output.WriteLine($"sampled {Points} points with {SamplingSteps} DPM-Solver++ steps in {clock.Elapsed.TotalSeconds:F1} s");
 
