@@ -1,58 +1,37 @@
+using DiffusionSharp.Data;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Audio;
 
 /// <summary>
-/// Fixed-length mono clips and labels in memory, ready for a 1-D diffusion model: <see cref="Samples"/> is N×1×L
-/// float32 on the CPU in [-1, 1], <see cref="Labels"/> N int64 class indices into <see cref="ClassNames"/>.
+/// Fixed-length mono clips and labels in memory, ready for a 1-D diffusion model: <see cref="SampleDataset.Samples"/> is N×1×L
+/// float32 on the CPU in [-1, 1], <see cref="SampleDataset.Labels"/> N int64 class indices into <see cref="SampleDataset.ClassNames"/>.
 /// </summary>
 /// <remarks>
-/// Owns both tensors (detached from every dispose scope when built, released by <see cref="Dispose"/>); callers may
-/// read them but must not dispose or modify them.
+/// A <see cref="SampleDataset"/> (it owns both tensors, as every dataset does), so the trainer takes it as it is.
 /// </remarks>
-public sealed class AudioClips : IDisposable
+public sealed class AudioClips : SampleDataset
 {
-    private bool _disposed;
-
     /// <summary>Takes ownership of <paramref name="samples"/> and <paramref name="labels"/>.</summary>
     /// <exception cref="ArgumentException">Shapes, dtypes or counts disagree.</exception>
     public AudioClips(string name, Tensor samples, Tensor labels, IReadOnlyList<string> classNames, int sampleRate)
+        : base(name, CheckClips(samples, sampleRate), labels, classNames)
     {
-        ArgumentNullException.ThrowIfNull(name);
-        ArgumentNullException.ThrowIfNull(samples);
-        ArgumentNullException.ThrowIfNull(labels);
-        ArgumentNullException.ThrowIfNull(classNames);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sampleRate);
-        if (samples.dim() != 3 || samples.shape[1] != 1 || samples.dtype != ScalarType.Float32)
-            throw new ArgumentException($"samples must be N×1×L float32, not [{string.Join(", ", samples.shape)}] {samples.dtype}", nameof(samples));
-        if (labels.dim() != 1 || labels.dtype != ScalarType.Int64 || labels.shape[0] != samples.shape[0])
-            throw new ArgumentException($"labels must be {samples.shape[0]} int64 values, not [{string.Join(", ", labels.shape)}] {labels.dtype}", nameof(labels));
-        if (classNames.Count == 0)
-            throw new ArgumentException("a dataset needs at least one class name", nameof(classNames));
-        Name = name;
-        Samples = samples.DetachFromDisposeScope();
-        Labels = labels.DetachFromDisposeScope();
-        ClassNames = classNames.ToArray();
         SampleRate = sampleRate;
     }
 
-    /// <summary>A short description for logs (e.g. <c>spoken-digits/train</c>).</summary>
-    public string Name { get; }
-
-    /// <summary>N×1×L float32 in [-1, 1], owned by this object.</summary>
-    public Tensor Samples { get; }
-
-    /// <summary>N int64 class indices, owned by this object.</summary>
-    public Tensor Labels { get; }
-
-    /// <summary>The class names, indexed by label.</summary>
-    public IReadOnlyList<string> ClassNames { get; }
+    // Checked before the base constructor takes ownership of the tensors.
+    private static Tensor CheckClips(Tensor samples, int sampleRate)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sampleRate);
+        if (samples.dim() != 3 || samples.shape[1] != 1 || samples.dtype != ScalarType.Float32)
+            throw new ArgumentException($"samples must be N×1×L float32, not [{string.Join(", ", samples.shape)}] {samples.dtype}", nameof(samples));
+        return samples;
+    }
 
     /// <summary>Samples per second.</summary>
     public int SampleRate { get; }
-
-    /// <summary>N, the number of clips.</summary>
-    public long Count => Samples.shape[0];
 
     /// <summary>L, samples per clip.</summary>
     public int Length => (int)Samples.shape[2];
@@ -86,19 +65,9 @@ public sealed class AudioClips : IDisposable
     /// <summary>Clip <paramref name="index"/> as a new array.</summary>
     public float[] Clip(long index)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((ulong)index, (ulong)Count, nameof(index));
         using var scope = NewDisposeScope();
         return Samples[index, 0].data<float>().ToArray();
-    }
-
-    /// <summary>Releases both tensors.</summary>
-    public void Dispose()
-    {
-        if (_disposed)
-            return;
-        _disposed = true;
-        Samples.Dispose();
-        Labels.Dispose();
     }
 }
