@@ -131,21 +131,12 @@ public sealed class DiffusionSamplerTests(ITestOutputHelper output)
     public void LiveTensorCountStaysFlat()
     {
         var network = new GaussianDataDenoiser(new NoiseSchedule(s_linear), Mu, S);
-        long Live() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         void Run(int steps)
         {
             using var heun = (HeunDiscreteScheduler)SchedulerFactory.Create(SamplerKind.HeunDiscrete, s_linear, PredictionType.Epsilon);
             using var x = new DiffusionSampler(heun, network).Sample([1, 2], [1, 4, 4], steps);
         }
-        Run(3);
-        long before = Live();
-        Run(5);
-        long afterShort = Live();
-        Run(40);
-        long afterLong = Live();
-        output.WriteLine($"live tensors: {before} → {afterShort} → {afterLong}");
-        Assert.Equal(before, afterShort);
-        Assert.Equal(before, afterLong);
+        LiveTensors.AssertFlatOverSteps(Run, output, "diffusers Heun");
     }
 
     private sealed class LabelRecorder : IDiffusionNetwork

@@ -19,23 +19,14 @@ public sealed class SigmaSamplerTests(ITestOutputHelper output)
     {
         var sampler = SigmaSamplers.Create(kind, s_churn);
         var denoiser = new GaussianSigmaDenoiser(0.3, 0.5);
-        long Live() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         void Run(int steps)
         {
             using var x = SigmaSampling.Sample(sampler, denoiser, [1, 2], [1, 4, 4], SigmaGrid.Create(SigmaGridKind.Karras, steps, 0.002, 80));
         }
-        Run(3);
-        long before = Live();
-        Run(5);
-        long afterShort = Live();
-        Run(40);
-        long afterLong = Live();
-        output.WriteLine($"{kind}: live tensors {before} → {afterShort} → {afterLong}");
-        Assert.Equal(before, afterShort);
-        Assert.Equal(before, afterLong);
+        long before = LiveTensors.AssertFlatOverSteps(Run, output, kind.ToString());
         // The count does see a tensor left alive (so the check can fail).
         using var leaked = zeros(1);
-        Assert.Equal(before + 1, Live());
+        Assert.Equal(before + 1, LiveTensors.Count);
     }
 
     [Theory]
