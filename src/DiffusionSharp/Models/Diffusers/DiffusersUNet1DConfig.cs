@@ -110,14 +110,7 @@ public static class DiffusersUNet1DConfig
     public static string ToJson(UNet1DConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var m = new Dictionary<string, PythonJson.Node>(StringComparer.Ordinal);
-        foreach (var (key, raw) in config.ExtraKeys)
-        {
-            using var doc = JsonDocument.Parse(raw);
-            m[key] = new PythonJson.Raw(doc.RootElement.Clone());
-        }
-        m.TryAdd("_class_name", new PythonJson.Str(ClassName));
-        m.TryAdd("_diffusers_version", new PythonJson.Str(DiffusersUNet2DConfig.DiffusersVersion));
+        var m = DiffusersUNet2DConfig.ConfigHead(config.ExtraKeys, ClassName);
         m["sample_size"] = new PythonJson.Int(config.SampleSize);
         m["sample_rate"] = DiffusersUNet2DConfig.NullableInt(config.SampleRate);
         m["in_channels"] = new PythonJson.Int(config.InChannels);

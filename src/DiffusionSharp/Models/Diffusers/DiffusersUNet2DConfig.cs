@@ -135,18 +135,28 @@ public static class DiffusersUNet2DConfig
         }
     }
 
-    /// <summary>The config as diffusers writes it (sorted keys, two-space indent, trailing newline).</summary>
-    public static string ToJson(UNet2DConfig config)
+    /// <summary>
+    /// The start of a config.json written as diffusers does: the keys this library does not model (kept verbatim, so a
+    /// round trip loses nothing), then <c>_class_name</c> and <c>_diffusers_version</c> where those are not among them.
+    /// </summary>
+    internal static Dictionary<string, PythonJson.Node> ConfigHead(IReadOnlyDictionary<string, string> extraKeys, string className)
     {
-        ArgumentNullException.ThrowIfNull(config);
         var m = new Dictionary<string, PythonJson.Node>(StringComparer.Ordinal);
-        foreach (var (key, raw) in config.ExtraKeys)
+        foreach (var (key, raw) in extraKeys)
         {
             using var doc = JsonDocument.Parse(raw);
             m[key] = new PythonJson.Raw(doc.RootElement.Clone());
         }
-        m.TryAdd("_class_name", new PythonJson.Str(ClassName));
+        m.TryAdd("_class_name", new PythonJson.Str(className));
         m.TryAdd("_diffusers_version", new PythonJson.Str(DiffusersVersion));
+        return m;
+    }
+
+    /// <summary>The config as diffusers writes it (sorted keys, two-space indent, trailing newline).</summary>
+    public static string ToJson(UNet2DConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var m = ConfigHead(config.ExtraKeys, ClassName);
 
         m["sample_size"] = config.SampleSize switch
         {
