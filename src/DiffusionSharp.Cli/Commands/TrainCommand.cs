@@ -38,6 +38,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Model size: tiny, small (default), base (a U-Net for images, a residual MLP for points).")]
         public string? Preset { get; init; }
 
+        [CommandOption("--model <FAMILY>")]
+        [Description("Model family: unet (images), mlp (points), text (masked diffusion, MDLM) or text-ar (its autoregressive twin); default: chosen by the data.")]
+        public string? Model { get; init; }
+
         [CommandOption("--image-size <N>")]
         [Description("Resize + center-crop image folders to N×N.")]
         public int? ImageSize { get; init; }
@@ -212,7 +216,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         {
             using var run = options is not null
                 ? TrainingRun.Create(new NewRun(settings.Out, options, settings.Preset ?? "small", new DataSpec(settings.Data ?? "mnist", settings.ImageSize),
-                    settings.Guidance ?? 2.0, settings.Cache, device, command), Log)
+                    settings.Guidance ?? 2.0, settings.Cache, device, command, settings.Model), Log)
                 : TrainingRun.Resume(new ResumeRun(settings.Out, settings.Apply, settings.Preset, settings.Data, settings.ImageSize, settings.Guidance,
                     settings.Cache, device, command), m => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(m)}[/]"));
             Report(run);
@@ -234,11 +238,11 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         var (trainer, data, d) = (run.Trainer, run.Data, run.Description);
         var o = trainer.Options;
         var table = new Table().AddColumns("", "");
-        string kind = data is ImageDataset ? "images" : "samples";
+        string kind = data switch { ImageDataset => "images", Text.TextDataset => "windows of characters", _ => "samples" };
         table.AddRow("data", $"{Markup.Escape(d.Data.ToString())}: {data.Count} {kind} {string.Join('×', data.SampleShape)}, {data.ClassNames.Count} classes");
         string widths = trainer.Model is UNet2DModel unet ? $", widths [[{string.Join(", ", unet.Config.BlockOutChannels)}]]" : "";
         table.AddRow("model", $"{Markup.Escape(d.Preset)}: {trainer.Model.ParameterCount:N0} parameters{widths}");
-        table.AddRow("objective", o.Preconditioning == Preconditioning.Edm
+        table.AddRow("objective", o.Preconditioning == Preconditioning.Edm || trainer.Model is Text.TextTransformer
             ? Markup.Escape(trainer.Objective.Description)
             : $"{o.Prediction}, {o.Schedule.BetaSchedule} schedule, {o.Weighting} weighting");
         table.AddRow("optimizer", string.Create(CultureInfo.InvariantCulture, $"AdamW lr {o.LearningRate:G3}, batch {o.BatchSize}×{o.GradientAccumulation} accum, {o.Precision}, chunks of {trainer.ChunkSize}"));

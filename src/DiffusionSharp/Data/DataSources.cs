@@ -42,6 +42,8 @@ public static class DataSources
     public static SampleDataset LoadSamples(string spec, int? imageSize, string? cache, Action<string> log)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        if (IsText(spec))
+            return Text.TextDataset.Create(Text.TextCorpora.Load(spec, cache));
         if (!ToyDistributions.Names.Contains(spec.Trim().Replace('_', '-'), StringComparer.OrdinalIgnoreCase))
             return Load(spec, imageSize, cache, log);
         var kind = ToyDistributions.Parse(spec);
@@ -50,6 +52,23 @@ public static class DataSources
         var classes = toy.ClassNames.Count > 0 ? toy.ClassNames : [name];
         return new SampleDataset(name, toy.Points.clone(), toy.Labels.clone(), classes);
     }
+
+    /// <summary>The built-in text corpora (<c>kjv</c>, <c>fortunes</c>) and text files (.txt, .md) or folders holding only those.</summary>
+    public static bool IsText(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec is "kjv" or "fortunes")
+            return true;
+        if (File.Exists(spec))
+            return IsTextFile(spec);
+        if (!Directory.Exists(spec))
+            return false;
+        var files = Directory.EnumerateFiles(spec, "*", SearchOption.AllDirectories).Where(f => !Path.GetFileName(f).StartsWith('.')).Take(1000).ToList();
+        return files.Count > 0 && files.All(IsTextFile);
+    }
+
+    private static bool IsTextFile(string path) =>
+        Path.GetExtension(path).ToLowerInvariant() is ".txt" or ".md" or ".text";
 
     private static string? FindEither(string folder, string name) =>
         new[] { name, name + ".gz" }.Select(n => Path.Combine(folder, n)).FirstOrDefault(File.Exists);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DiffusionSharp.Data;
+using DiffusionSharp.Denoisers;
 using DiffusionSharp.Imaging;
 using DiffusionSharp.Models;
 using DiffusionSharp.Sampling;
@@ -20,8 +21,10 @@ namespace DiffusionSharp.Runs;
 /// <param name="Cache">The data cache (null: the default).</param>
 /// <param name="Device">Where to train (null: CPU).</param>
 /// <param name="Command">The command line, recorded with the model.</param>
+/// <param name="Model">The model family (<see cref="TrainingRun.ModelFamilies"/>); null chooses by the data: a U-Net for
+/// images, an MLP for points, the masked-diffusion transformer (<c>text</c>) for text; <c>text-ar</c> is its causal twin.</param>
 public sealed record NewRun(string RunDirectory, TrainingOptions Options, string Preset, DataSpec Data, double Guidance = 2.0,
-    string? Cache = null, Device? Device = null, string? Command = null);
+    string? Cache = null, Device? Device = null, string? Command = null, string? Model = null);
 
 /// <summary>
 /// A resumed run: the options stored in its folder, changed only by <paramref name="Override"/> (the options given
@@ -55,6 +58,9 @@ public sealed class TrainingRun : IDisposable
     /// <summary>The options (their <c>run.json</c> names) that define the objective and cannot change mid-run.</summary>
     public static IReadOnlyList<string> FixedOptions { get; } =
         ["prediction", "schedule", "weighting", "snrGamma", "classConditional", "preconditioning", "edmPMean", "edmPStd", "sigmaData", "seed"];
+
+    /// <summary>The model families <see cref="NewRun.Model"/> takes.</summary>
+    public static IReadOnlyList<string> ModelFamilies { get; } = ["unet", "mlp", "text", "text-ar"];
 
     private readonly List<(int Step, double Loss)> _losses;
 
@@ -111,10 +117,10 @@ public sealed class TrainingRun : IDisposable
         try
         {
             var options = request.Options.ClassConditional && data.ClassNames.Count == 1 ? request.Options with { ClassConditional = false } : request.Options;
-            var (className, configJson, create) = ModelFor(request.Preset, data, options.ClassConditional ? data.ClassNames.Count : 0);
+            var (className, configJson, create) = ModelFor(request.Preset, request.Model, data, options.ClassConditional ? data.ClassNames.Count : 0);
             var description = new RunDescription(request.Preset, request.Data, className, JsonNode.Parse(configJson), request.Guidance);
             var trainer = Trainer.Create(request.RunDirectory, options, create, data,
-                new TrainerSetup(Device: request.Device, Description: JsonSerializer.SerializeToNode(description, TrainingOptions.Json)));
+                new TrainerSetup(ObjectiveFor(description), request.Device, JsonSerializer.SerializeToNode(description, TrainingOptions.Json)));
             return new TrainingRun(trainer, data, description, [], request.Command, []);
         }
         catch
@@ -153,8 +159,8 @@ public sealed class TrainingRun : IDisposable
         var data = LoadData(description.Data, request.Cache, log);
         try
         {
-            var setup = new TrainerSetup(Device: request.Device,
-                Description: overrides.Count > 0 ? JsonSerializer.SerializeToNode(description, TrainingOptions.Json) : null);
+            var setup = new TrainerSetup(ObjectiveFor(description), request.Device,
+                overrides.Count > 0 ? JsonSerializer.SerializeToNode(description, TrainingOptions.Json) : null);
             var trainer = Trainer.Resume(request.RunDirectory, data, overrides.Count > 0 ? options : null, setup);
             return new TrainingRun(trainer, data, description, overrides, request.Command, ReadLosses(request.RunDirectory, trainer.Step));
         }
@@ -172,14 +178,34 @@ public sealed class TrainingRun : IDisposable
     public string Finish()
     {
         Trainer.EmaModel.SavePretrained(ModelDirectory);
+        if (Trainer.EmaModel is not IDiffusionNetwork)
+        {
+            LossPlot.Save(_losses.Select(l => l.Loss).ToList(), LossPlotPath, steps: _losses.Select(l => (double)l.Step).ToList());
+            return ModelDirectory;
+        }
         DiffusionPipeline.WriteSidecars(ModelDirectory, Metadata, DefaultSampler, Trainer.Options.Schedule, Trainer.Options.Prediction);
         LossPlot.Save(_losses.Select(l => l.Loss).ToList(), LossPlotPath, steps: _losses.Select(l => (double)l.Step).ToList());
         return ModelDirectory;
     }
 
     /// <summary>The model of <paramref name="preset"/> for the data's sample shape: its class name, config and factory.</summary>
-    private static (string ClassName, string ConfigJson, Func<ITrainableModel> Create) ModelFor(string preset, SampleDataset data, int classes)
+    private static (string ClassName, string ConfigJson, Func<ITrainableModel> Create) ModelFor(string preset, string? family, SampleDataset data, int classes)
     {
+        if (family is not null && !ModelFamilies.Contains(family))
+            throw new ArgumentException($"--model '{family}' is unknown; allowed: {string.Join(", ", ModelFamilies)}");
+        string wanted = data switch
+        {
+            Text.TextDataset => "text",
+            ImageDataset => "unet",
+            _ => "mlp",
+        };
+        if (family is not null && family != wanted && !(family == "text-ar" && wanted == "text"))
+            throw new ArgumentException($"--model {family} does not fit {data.Name} (samples [{string.Join(", ", data.SampleShape)}]); it takes --model {(wanted == "text" ? "text or text-ar" : wanted)}");
+        if (data is Text.TextDataset text)
+        {
+            var config = Text.TextTransformerConfig.ForPreset(preset, text.Vocabulary, text.Length, causal: family == "text-ar");
+            return (Text.TextTransformerConfig.ModelClassName, config.ToJson(), () => new Text.TextTransformer(config));
+        }
         if (data is ImageDataset images)
         {
             var unet = ModelPresets.Create(preset, images.Height, images.Channels, classes);
@@ -216,6 +242,16 @@ public sealed class TrainingRun : IDisposable
         using var labels = pipeline.LabelsFor(options) is { } l ? tensor(l) : null;
         PointCloudPlot.Save([PointCloudPanel.FromTensor($"{count} samples", onCpu, labels)], path,
             new PointCloudPlotOptions(Extent: 3.0, Title: Path.GetFileNameWithoutExtension(path)));
+    }
+
+    /// <summary>The objective of a run: the text model's by its config (causal: autoregressive), else null (the options').</summary>
+    private static ITrainingObjective? ObjectiveFor(RunDescription description)
+    {
+        if (description.ModelClass != Text.TextTransformerConfig.ModelClassName)
+            return null;
+        var config = description.ModelConfig?.Deserialize<Text.TextTransformerConfig>(new JsonSerializerOptions(JsonSerializerDefaults.Web))
+            ?? throw new InvalidDataException("run.json: the text model's description has no config");
+        return Text.TextObjectiveSupport.For(config);
     }
 
     private static SampleDataset LoadData(DataSpec spec, string? cache, Action<string>? log)

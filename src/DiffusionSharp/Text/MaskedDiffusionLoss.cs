@@ -22,14 +22,14 @@ public static class MaskedDiffusion
     /// then t ← ε + (1 − ε)·t (MDLM's <c>sampling_eps</c>, which keeps 1/t bounded in training; ε = 0 gives the exact bound).
     /// Float64, shape [n].
     /// </summary>
-    public static Tensor AntitheticTimes(long n, Generator generator, double eps)
+    public static Tensor AntitheticTimes(long n, Generator generator, double eps, Device? device = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
         if (!(eps >= 0 && eps < 1))
             throw new ArgumentOutOfRangeException(nameof(eps), eps, "sampling eps must be in [0, 1)");
         using var scope = NewDisposeScope();
-        var u = rand(1, ScalarType.Float64, generator: generator);
-        var strata = arange(0, n, dtype: ScalarType.Float64) / n;
+        var u = rand(1, ScalarType.Float64, device: device, generator: generator);
+        var strata = arange(0, n, dtype: ScalarType.Float64, device: device) / n;
         var t = 1.0 - torch.remainder(u + strata, 1.0);
         return (eps + (1 - eps) * t).MoveToOuterDisposeScope();
     }
@@ -52,7 +52,7 @@ public static class MaskedDiffusion
     public static Tensor MaskedLogSoftmax(Tensor logits, long maskId)
     {
         using var scope = NewDisposeScope();
-        var mask = tensor(new[] { maskId });
+        var mask = tensor(new[] { maskId }, device: logits.device);
         var l = logits.to(ScalarType.Float32).index_fill(2, mask, double.NegativeInfinity);
         return F.log_softmax(l, 2).MoveToOuterDisposeScope();
     }
@@ -73,8 +73,25 @@ public static class MaskedDiffusion
         if (t.dim() != 1 || t.shape[0] != x0.shape[0])
             throw new ArgumentException($"t must be [B] = [{x0.shape[0]}], not [{string.Join(", ", t.shape)}]", nameof(t));
         using var scope = NewDisposeScope();
+        return SequenceNelbo(model, x0, t, DrawMasks(x0, t, generator)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Which tokens x_t hides: each of x₀ [B, L] independently with probability t of its row (one float64 uniform per token).</summary>
+    public static Tensor DrawMasks(Tensor x0, Tensor t, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        return rand(x0.shape, ScalarType.Float64, generator: generator, device: x0.device).lt(t.to(ScalarType.Float64).unsqueeze(1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="SequenceNelbo(ITokenDenoiser, Tensor, Tensor, Generator)"/> with the masks given (bool [B, L], true =
+    /// hidden), so a batch's draws can be made once and its chunks scored separately.
+    /// </summary>
+    public static Tensor SequenceNelbo(ITokenDenoiser model, Tensor x0, Tensor t, Tensor masked)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        using var scope = NewDisposeScope();
         var t64 = t.to(ScalarType.Float64);
-        var masked = rand(x0.shape, ScalarType.Float64, generator: generator).lt(t64.unsqueeze(1));
         var xt = where(masked, full_like(x0, model.MaskId), x0);
         var logp = MaskedLogSoftmax(model.Logits(xt, t64.to(ScalarType.Float32)), model.MaskId);
         var nll = -logp.gather(2, x0.unsqueeze(2)).squeeze(2);
@@ -100,7 +117,7 @@ public static class MaskedDiffusion
 }
 
 /// <summary>
-/// The training objective of the masked-diffusion model: the mean over a batch of <see cref="MaskedDiffusion.SequenceNelbo"/>
+/// The training objective of the masked-diffusion model: the mean over a batch of <see cref="MaskedDiffusion.SequenceNelbo(ITokenDenoiser, Tensor, Tensor, Generator)"/>
 /// per token, in nats, with the batch's times drawn antithetically (<see cref="MaskedDiffusion.AntitheticTimes"/>, ε =
 /// <paramref name="SamplingEps"/>). Every random draw (u, then the masks) comes from the caller's generator, so a resumed
 /// run that restores the generator's state repeats the same draws.
@@ -137,8 +154,8 @@ public sealed record AutoregressiveLoss
         MaskedDiffusion.CheckTokens(x0, model.VocabularySize, model.MaskId);
         using var scope = NewDisposeScope();
         long b = x0.shape[0], l = x0.shape[1];
-        var input = cat([full(b, 1, model.MaskId, ScalarType.Int64), x0.narrow(1, 0, l - 1)], 1);
-        var logp = MaskedDiffusion.MaskedLogSoftmax(model.Logits(input, zeros(b)), model.MaskId);
+        var input = cat([full(b, 1, model.MaskId, ScalarType.Int64, device: x0.device), x0.narrow(1, 0, l - 1)], 1);
+        var logp = MaskedDiffusion.MaskedLogSoftmax(model.Logits(input, zeros(b, device: x0.device)), model.MaskId);
         return (-logp.gather(2, x0.unsqueeze(2)).squeeze(2).sum(1)).MoveToOuterDisposeScope();
     }
 

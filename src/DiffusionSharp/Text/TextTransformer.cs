@@ -1,6 +1,7 @@
 using DiffusionSharp.IO;
 using DiffusionSharp.Models;
 using DiffusionSharp.Models.Layers;
+using DiffusionSharp.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -32,7 +33,7 @@ public interface ITokenDenoiser
 /// pre-LayerNorm blocks with rotary self-attention (libtorch's fused <c>scaled_dot_product_attention</c>), a final
 /// LayerNorm and a linear read-out. Saved as <c>config.json</c> + <c>model.safetensors</c>.
 /// </summary>
-public sealed class TextTransformer : nn.Module<Tensor, Tensor, Tensor>, ITokenDenoiser
+public sealed class TextTransformer : nn.Module<Tensor, Tensor, Tensor>, ITokenDenoiser, ITrainableModel
 {
     /// <summary>The weights file's name inside a model folder.</summary>
     public const string WeightsFileName = "model.safetensors";
@@ -99,6 +100,38 @@ public sealed class TextTransformer : nn.Module<Tensor, Tensor, Tensor>, ITokenD
 
     /// <inheritdoc/>
     public Tensor Logits(Tensor tokens, Tensor t) => call(tokens, t);
+
+    /// <inheritdoc/>
+    public nn.Module Module => this;
+
+    /// <inheritdoc/>
+    public string ClassName => TextTransformerConfig.ModelClassName;
+
+    /// <inheritdoc/>
+    public long ParameterCount => parameters().Sum(p => p.numel());
+
+    /// <summary>None: the text model takes no class labels.</summary>
+    public long? NullClassLabel => null;
+
+    /// <inheritdoc/>
+    public string ConfigJson() => Config.ToJson();
+
+    /// <inheritdoc/>
+    public void SavePretrained(string directory) => Save(directory);
+
+    /// <summary>
+    /// Chunks sized by the largest per-sequence activation: the attention weights (heads × L², libtorch's CPU attention
+    /// materialises them) or the MLP's hidden layer (L × MlpRatio·Width), whichever is larger.
+    /// </summary>
+    public int ChunkSizeFor(long batch, IReadOnlyList<long> sampleShape)
+    {
+        ArgumentNullException.ThrowIfNull(sampleShape);
+        if (sampleShape.Count != 1)
+            throw new ArgumentException($"a text model takes token sequences [L], not [{string.Join(", ", sampleShape)}]", nameof(sampleShape));
+        long l = sampleShape[0];
+        long largest = Math.Max(Config.Heads * l * l, l * Config.MlpRatio * Config.Width);
+        return BatchChunking.ChunkSize(batch, largest);
+    }
 
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> (float32) into <paramref name="directory"/>, each atomically.</summary>
     public void Save(string directory)

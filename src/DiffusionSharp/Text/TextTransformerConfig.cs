@@ -31,6 +31,17 @@ public sealed record TextTransformerConfig(
     /// <summary>The config file's name inside a model folder.</summary>
     public const string FileName = "config.json";
 
+    /// <summary>The <c>_class_name</c> its <c>config.json</c> carries, under which <see cref="Training.TrainableModels"/> reopens the folder.</summary>
+    public const string ModelClassName = "TextTransformer";
+
+    /// <summary>The class name written into <c>config.json</c> (<see cref="ModelClassName"/>; read back and ignored).</summary>
+    [JsonPropertyName("_class_name")]
+    [JsonPropertyOrder(-1)]
+    public string ClassName => ModelClassName;
+
+    /// <summary>The named sizes <see cref="ForPreset"/> knows.</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = ["tiny", "small", "base"];
+
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
     /// <summary>The vocabulary described by <see cref="Characters"/>.</summary>
@@ -43,6 +54,27 @@ public sealed record TextTransformerConfig(
         ArgumentNullException.ThrowIfNull(vocabulary);
         return new TextTransformerConfig(vocabulary.Characters, Causal: causal);
     }
+
+    /// <summary>
+    /// The model of a named size over <paramref name="vocabulary"/> for windows of <paramref name="length"/>: <c>tiny</c>
+    /// (128 wide, 4 blocks of 2 heads, ≈ 0.8 M parameters), <c>small</c> (160 wide, 4 blocks of 5 heads, ≈ 1.25 M: the
+    /// embedded model, sized so one 2-core CPU trains it in about an hour) and <c>base</c> (<see cref="Default"/>, ≈ 4.8 M).
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown preset.</exception>
+    public static TextTransformerConfig ForPreset(string preset, CharacterVocabulary vocabulary, int length, bool causal)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        return preset switch
+        {
+            "tiny" => new TextTransformerConfig(vocabulary.Characters, length, Width: 128, Depth: 4, Heads: 2, Causal: causal),
+            "small" => new TextTransformerConfig(vocabulary.Characters, length, Width: 160, Depth: 4, Heads: 5, Causal: causal),
+            "base" => Default(vocabulary, causal) with { Length = length },
+            _ => throw new ArgumentException($"unknown model preset '{preset}'; allowed: {string.Join(", ", PresetNames)}", nameof(preset)),
+        };
+    }
+
+    /// <summary>The config as the JSON text <see cref="Save"/> writes.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, s_json);
 
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first field out of range.</summary>
     public void Validate()
@@ -70,7 +102,7 @@ public sealed record TextTransformerConfig(
     }
 
     /// <summary>Writes the config atomically as indented JSON.</summary>
-    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, s_json));
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
 
     /// <summary>Reads and validates a config file.</summary>
     /// <exception cref="InvalidDataException">The file is missing, not JSON of this shape, or out of range; the message names it.</exception>

@@ -8,7 +8,7 @@ namespace DiffusionSharp.Training;
 /// <summary>
 /// Reopens a saved model folder as an <see cref="ITrainableModel"/> by the <c>_class_name</c> of its <c>config.json</c>:
 /// the one place that maps class names to model types, so checkpoints, EMA and resume work for every registered model.
-/// <c>UNet2DModel</c>, <c>UNet1DModel</c> and <c>MlpDenoiser</c> are registered; other models call <see cref="Register"/> once (e.g. in a static constructor).
+/// <c>UNet2DModel</c>, <c>UNet1DModel</c>, <c>MlpDenoiser</c> and <c>TextTransformer</c> are registered; other models call <see cref="Register"/> once (e.g. in a static constructor).
 /// </summary>
 public static class TrainableModels
 {
@@ -17,6 +17,7 @@ public static class TrainableModels
         [DiffusersUNet2DConfig.ClassName] = dir => UNet2DModel.FromPretrained(dir),
         [DiffusersUNet1DConfig.ClassName] = dir => UNet1DModel.FromPretrained(dir),
         [MlpDenoiserConfig.ClassName] = dir => MlpDenoiser.FromPretrained(dir),
+        [Text.TextTransformerConfig.ModelClassName] = dir => Text.TextTransformer.Load(dir),
     };
 
     /// <summary>The registered class names.</summary>
