@@ -39,8 +39,10 @@ public sealed class MaskedDiffusionSampler
     /// <summary>
     /// Completes <paramref name="template"/> [B, L] (int64; [MASK] where text is to be generated, any other id is kept),
     /// sample b drawing from a generator seeded with <paramref name="seeds"/>[b]. Returns a fresh [B, L] tensor with no [MASK].
+    /// <paramref name="onStep"/>, when given, sees z after each step k = 1…N (on the model's device; it must not keep the
+    /// tensor past the call — clone it to keep it).
     /// </summary>
-    public Tensor Sample(ITokenDenoiser model, Tensor template, IReadOnlyList<long> seeds)
+    public Tensor Sample(ITokenDenoiser model, Tensor template, IReadOnlyList<long> seeds, Action<int, Tensor>? onStep = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(template);
@@ -64,26 +66,28 @@ public sealed class MaskedDiffusionSampler
             using var mode = inference_mode();
             var x = template.clone();
             Tensor? cache = null;
-            var maskColumn = arange(v).eq(model.MaskId);
+            var device = x.device;
+            var maskColumn = arange(v, device: device).eq(model.MaskId);
             for (int k = 0; k < Steps; k++)
             {
                 using var scope = NewDisposeScope();
                 double t = 1.0 - (double)k / Steps, s = 1.0 - (double)(k + 1) / Steps;
                 if (cache is null)
                 {
-                    var logits = model.Logits(x, full(b, t, ScalarType.Float32));
+                    var logits = model.Logits(x, full(b, t, ScalarType.Float32, device: device));
                     cache = MaskedDiffusion.MaskedLogSoftmax(logits, model.MaskId).to(ScalarType.Float64).MoveToOuterDisposeScope();
                     NetworkCalls++;
                 }
                 // log of the unnormalised weights: (t − s)·p_θ for characters, s for [MASK].
-                var logWeights = where(maskColumn, full(1, 1, v, Math.Log(s), ScalarType.Float64), cache + Math.Log(t - s));
-                var u = stack(generators.Select(g => rand(l, v, ScalarType.Float64, generator: g)).ToArray());
+                var logWeights = where(maskColumn, full(1, 1, v, Math.Log(s), ScalarType.Float64, device: device), cache + Math.Log(t - s));
+                var u = stack(generators.Select(g => rand(l, v, ScalarType.Float64, generator: g)).ToArray()).to(device);
                 var gumbel = -log(-log(u));
                 var drawn = (logWeights + gumbel).argmax(2);
                 var next = where(x.eq(model.MaskId), drawn, x);
                 bool changed = !next.eq(x).all().item<bool>();
                 x.Dispose();
                 x = next.MoveToOuterDisposeScope();
+                onStep?.Invoke(k + 1, x);
                 if (changed || model.IsTimeConditioned)
                 {
                     cache.Dispose();

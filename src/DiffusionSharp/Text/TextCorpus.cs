@@ -45,6 +45,37 @@ public sealed record TextCorpus(string Name, IReadOnlyList<string> Train, IReadO
 public static class TextWindows
 {
     /// <summary>
+    /// One window of <paramref name="length"/> characters of the joined <paramref name="documents"/> (each followed by
+    /// <paramref name="separator"/>) starting at each document's first character, as int64 ids [N, length]: a sample
+    /// then starts where a verse (or paragraph) starts, as real text does, and runs on across the next ones. Documents
+    /// starting less than one window before the end give none.
+    /// </summary>
+    /// <exception cref="ArgumentException">The text is shorter than one window, or has a character the vocabulary lacks.</exception>
+    public static Tensor AtDocumentStarts(IReadOnlyList<string> documents, string separator, CharacterVocabulary vocabulary, int length)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        ArgumentNullException.ThrowIfNull(separator);
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
+        var ids = new List<long>();
+        var starts = new List<int>(documents.Count);
+        foreach (string document in documents)
+        {
+            starts.Add(ids.Count);
+            ids.AddRange(vocabulary.Encode(document));
+            ids.AddRange(vocabulary.Encode(separator));
+        }
+        var usable = starts.Where(s => s + length <= ids.Count).ToArray();
+        if (usable.Length == 0)
+            throw new ArgumentException($"the text has {ids.Count} characters, fewer than one window of {length}", nameof(documents));
+        var all = ids.ToArray();
+        var windows = new long[usable.Length * (long)length];
+        for (int i = 0; i < usable.Length; i++)
+            Array.Copy(all, usable[i], windows, (long)i * length, length);
+        return tensor(windows, [usable.Length, length], ScalarType.Int64);
+    }
+
+    /// <summary>
     /// The non-overlapping windows of <paramref name="length"/> characters of <paramref name="text"/>, as an int64
     /// tensor [N, length] of token ids; a final part shorter than <paramref name="length"/> is dropped.
     /// </summary>

@@ -4,9 +4,10 @@ using static TorchSharp.torch;
 namespace DiffusionSharp.Text;
 
 /// <summary>
-/// A text corpus as training data: the non-overlapping windows of <see cref="Length"/> characters of its training
-/// documents (joined by the corpus' separator) as int64 token ids [N, L], one class (text carries no label), with the
-/// corpus and the vocabulary kept for the held-out split and for the model's config.
+/// A text corpus as training data: a window of <see cref="Length"/> characters of its joined training documents at
+/// each document's start (<see cref="TextWindows.AtDocumentStarts"/>; KJV: one per verse, running on into the next
+/// verses), int64 token ids [N, L], one class (text carries no label), with the corpus and the vocabulary kept for the
+/// held-out split (scored as non-overlapping windows) and for the model's config.
 /// </summary>
 public sealed class TextDataset : SampleDataset
 {
@@ -39,7 +40,7 @@ public sealed class TextDataset : SampleDataset
         Tensor windows;
         try
         {
-            windows = TextWindows.Create(corpus.TrainText, vocabulary, length);
+            windows = TextWindows.AtDocumentStarts(corpus.Train, corpus.Separator, vocabulary, length);
         }
         catch (ArgumentException e)
         {
