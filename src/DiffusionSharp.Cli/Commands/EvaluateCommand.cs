@@ -19,16 +19,44 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     public sealed class Settings : PipelineSettings
     {
         [CommandOption("--count <N>")]
-        [DefaultValue(1000)]
-        public int Count { get; init; } = 1000;
+        [Description("Samples to score (default 1000; text models: 100 per source).")]
+        public int? Count { get; init; }
 
         [CommandOption("--sampler <NAME>")]
         [DefaultValue("dpm++")]
         public string Sampler { get; init; } = "dpm++";
 
         [CommandOption("--steps <N>")]
+        [Description("Sampling steps (default 20; text models: the window length, 256).")]
+        public int? Steps { get; init; }
+
+        [CommandOption("--twin <DIR>")]
+        [Description("Text models: the autoregressive twin's folder, measured beside the diffusion model.")]
+        public string? Twin { get; init; }
+
+        [CommandOption("--data <SPEC>")]
+        [Description("Text models: the corpus the model was trained on (kjv, fortunes, a file or folder).")]
+        [DefaultValue("kjv")]
+        public string Data { get; init; } = "kjv";
+
+        [CommandOption("--time-samples <K>")]
+        [Description("Text models: t samples per held-out window for the bits/char bound.")]
+        [DefaultValue(16)]
+        public int TimeSamples { get; init; } = 16;
+
+        [CommandOption("--speed-steps <LIST>")]
+        [Description("Text models: the step counts at which sampling speed is measured, comma-separated.")]
+        [DefaultValue("32,128,256")]
+        public string SpeedSteps { get; init; } = "32,128,256";
+
+        [CommandOption("--speed-count <N>")]
+        [Description("Text models: samples per speed measurement.")]
         [DefaultValue(20)]
-        public int Steps { get; init; } = 20;
+        public int SpeedCount { get; init; } = 20;
+
+        [CommandOption("--out <DIR>")]
+        [Description("Text models: write every source's samples here (JSONL), for an outside judge.")]
+        public string? Out { get; init; }
 
         [CommandOption("--seed <S>")]
         [DefaultValue(1_000_000L)]
@@ -45,16 +73,18 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.EnsureLoaded();
+        if (TextSamples.IsTextModel(settings.ModelDirectory))
+            return TextEvaluate.Run(settings, cancellationToken);
         string modelDir = settings.ModelDirectory;
         using var pipeline = settings.LoadPipeline();
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         using var train = Mnist.LoadCached(MnistSplit.Train, settings.Cache, Log);
         using var test = Mnist.LoadCached(MnistSplit.Test, settings.Cache, Log);
         using var evaluator = AnsiConsole.Status().Start("evaluation classifier…", _ => DigitEvaluator.Create(train, test, settings.Cache, log: Log, cancellationToken: cancellationToken));
-        var options = new GenerationOptions(settings.Count, SchedulerFactory.ParseKind(settings.Sampler), settings.Steps, null, settings.Guidance, settings.Seed, settings.BatchSize);
+        var options = new GenerationOptions(settings.Count ?? 1000, SchedulerFactory.ParseKind(settings.Sampler), settings.Steps ?? 20, null, settings.Guidance, settings.Seed, settings.BatchSize);
         long[]? labels = pipeline.LabelsFor(options);
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        using var samples = AnsiConsole.Status().Start($"sampling {settings.Count} digits…", _ => pipeline.Generate(options, cancellationToken: cancellationToken));
+        using var samples = AnsiConsole.Status().Start($"sampling {options.Count} digits…", _ => pipeline.Generate(options, cancellationToken: cancellationToken));
         double sampleSeconds = watch.Elapsed.TotalSeconds;
         using var requested = labels is null ? null : tensor(labels);
         var report = evaluator.Evaluate(samples, requested, settings.Seed);
@@ -62,7 +92,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         var table = new Table().AddColumns("figure", "value");
         var c = CultureInfo.InvariantCulture;
         table.AddRow("model", Markup.Escape(modelDir));
-        table.AddRow("samples", string.Create(c, $"{settings.Count} with {settings.Sampler} {settings.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s"));
+        table.AddRow("samples", string.Create(c, $"{options.Count} with {settings.Sampler} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s"));
         table.AddRow("classifier test accuracy", report.ClassifierTestAccuracy.ToString("P2", c));
         table.AddRow("classifier-FID samples vs test", report.FidSamplesVsTest.ToString("F3", c));
         table.AddRow("classifier-FID floor train vs test", report.FidFloorTrainVsTest.ToString("F3", c));

@@ -24,8 +24,8 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         public string Out { get; init; } = "samples";
 
         [CommandOption("--count <N>")]
-        [DefaultValue(100)]
-        public int Count { get; init; } = 100;
+        [Description("Samples (default 100; text models: 10).")]
+        public int? Count { get; init; }
 
         [CommandOption("--sampler <NAME>")]
         [Description("ddpm, ddim, dpm++, euler, euler-a, heun, unipc. Default: the folder's scheduler_config.json.")]
@@ -53,21 +53,40 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         public long Seed { get; init; }
 
         [CommandOption("--trajectory")]
-        [Description("Also write the denoising trajectory x_T → x_0 as trajectory.png and trajectory.gif (point models: trajectory.png, point clouds of the first batch).")]
+        [Description("Also write the denoising trajectory x_T → x_0 as trajectory.png and trajectory.gif (point models: trajectory.png, point clouds of the first batch; text models: the unmasking, trajectory.png and trajectory.txt).")]
         public bool Trajectory { get; init; }
+
+        [CommandOption("--prompt <TEXT>")]
+        [Description("Text models: a prefix every sample starts with.")]
+        public string? Prompt { get; init; }
+
+        [CommandOption("--infill <TEXT>")]
+        [Description("Text models: text with one run of '_' marking the span to write, e.g. \"In the beginning ____ the earth.\"")]
+        public string? Infill { get; init; }
+
+        [CommandOption("--span <N>")]
+        [Description("Text models: the infilled span's length (default: the number of '_').")]
+        public int? Span { get; init; }
+
+        [CommandOption("--length <N>")]
+        [Description("Text models: characters per sample, prompt included (default: the model's training length).")]
+        public int? Length { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        if (TextSamples.IsTextModel(settings.ModelDirectory))
+            return TextSamples.Run(settings, cancellationToken);
         var watch = Stopwatch.StartNew();
         using var pipeline = settings.LoadPipeline();
+        int count = settings.Count ?? 100;
         int? classLabel = settings.Class.Equals("all", StringComparison.OrdinalIgnoreCase)
             ? null
             : int.TryParse(settings.Class, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k)
                 ? k
                 : throw new ArgumentException($"--class must be a class index or 'all', not '{settings.Class}'");
         var options = new GenerationOptions(
-            settings.Count,
+            count,
             settings.Sampler is null ? null : SchedulerFactory.ParseKind(settings.Sampler),
             settings.Steps,
             classLabel,
@@ -78,7 +97,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             DiffusersNames.Parse<SigmaGridKind>(settings.Sigmas, "--sigmas"));
         if (!pipeline.IsImageModel)
             return SamplePoints(settings, pipeline, options, watch, cancellationToken);
-        int trajectoryRows = settings.Trajectory ? Math.Min(settings.Count, 10) : 0;
+        int trajectoryRows = settings.Trajectory ? Math.Min(count, 10) : 0;
         var frames = new List<Tensor>();
         Tensor samples = AnsiConsole.Status().Start("sampling…", _ => pipeline.Generate(options, (batchStart, i, x, _) =>
             {
@@ -91,9 +110,9 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         using (samples = samples.cpu())
         {
             Directory.CreateDirectory(settings.Out);
-            int columns = pipeline.NumClasses is > 0 and <= 16 && classLabel is null ? pipeline.NumClasses : (int)Math.Ceiling(Math.Sqrt(settings.Count));
+            int columns = pipeline.NumClasses is > 0 and <= 16 && classLabel is null ? pipeline.NumClasses : (int)Math.Ceiling(Math.Sqrt(count));
             ImageWriter.SaveGrid(samples, Path.Combine(settings.Out, "grid.png"), new GridOptions(Columns: columns));
-            for (int i = 0; i < settings.Count; i++)
+            for (int i = 0; i < count; i++)
             {
                 using var one = samples[i];
                 ImageWriter.SavePng(one, Path.Combine(settings.Out, $"{i:D5}.png"));
@@ -168,7 +187,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         table.AddRow("steps", (options.Steps ?? pipeline.Metadata.DefaultSteps).ToString(CultureInfo.InvariantCulture));
         table.AddRow("guidance", (options.Guidance ?? pipeline.Metadata.DefaultGuidance).ToString(CultureInfo.InvariantCulture));
         table.AddRow("precision", settings.Precision.ToLowerInvariant());
-        table.AddRow("samples", $"{settings.Count} → {Markup.Escape(samplesPath)}");
+        table.AddRow("samples", $"{settings.Count ?? 100} → {Markup.Escape(samplesPath)}");
         if (settings.Trajectory)
             table.AddRow("trajectory", Markup.Escape(Path.Combine(settings.Out, trajectoryFiles)));
         table.AddRow("time", $"{watch.Elapsed.TotalSeconds:F1} s");

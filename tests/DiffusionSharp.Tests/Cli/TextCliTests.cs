@@ -1,0 +1,68 @@
+using System.Text.Json;
+using DiffusionSharp.Tests.Text;
+
+namespace DiffusionSharp.Tests.Cli;
+
+/// <summary>Issue 11's commands: train a text model of either family, sample it (prompt, infill, trajectory) and evaluate it beside its twin.</summary>
+[Collection("Console")]
+public sealed class TextCliTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ds-textcli-");
+
+    public void Dispose() => _dir.Delete(true);
+
+    private string Temp(string name) => Path.Combine(_dir.FullName, name);
+
+    [Fact]
+    public void TrainSampleAndEvaluateATextModelAndItsTwin()
+    {
+        string data = Temp("genesis.txt");
+        var corpus = TextFixtures.Genesis();
+        File.WriteAllText(data, string.Join("\n\n", corpus.Train.Concat(corpus.HeldOut)) + "\n");
+        foreach (string family in new[] { "text", "text-ar" })
+        {
+            var (code, output) = CliRunner.Run("train", "--data", data, "--model", family, "--preset", "tiny", "--steps", "2", "--batch-size", "4",
+                "--warmup", "1", "--out", Temp(family));
+            Assert.True(code == 0, output);
+            Assert.Contains(family == "text" ? "masked diffusion (MDLM)" : "autoregressive", output);
+        }
+        string model = Path.Combine(Temp("text"), "model"), twin = Path.Combine(Temp("text-ar"), "model");
+
+        var (sc, so) = CliRunner.Run("sample", "--model", model, "--count", "3", "--steps", "6", "--trajectory", "--out", Temp("s"));
+        Assert.True(sc == 0, so);
+        string samples = File.ReadAllText(Path.Combine(Temp("s"), "samples.txt"));
+        Assert.Equal(3, samples.Split("===== sample ").Length - 1);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(Temp("s"), "samples.jsonl")).Length);
+        Assert.True(new FileInfo(Path.Combine(Temp("s"), "trajectory.png")).Length > 1000);
+        Assert.Contains("step 6/6", File.ReadAllText(Path.Combine(Temp("s"), "trajectory.txt")));
+
+        var (ic, io) = CliRunner.Run("sample", "--model", model, "--count", "2", "--infill", "And God ____ light", "--span", "5", "--out", Temp("i"));
+        Assert.True(ic == 0, io);
+        foreach (string line in File.ReadAllLines(Path.Combine(Temp("i"), "samples.jsonl")))
+            Assert.Matches("^And God .{5} light$", JsonDocument.Parse(line).RootElement.GetProperty("text").GetString()!);
+
+        var (pc, po) = CliRunner.Run("sample", "--model", twin, "--count", "1", "--prompt", "In the", "--length", "12", "--out", Temp("p"));
+        Assert.True(pc == 0, po);
+        Assert.StartsWith("In the", JsonDocument.Parse(File.ReadAllText(Path.Combine(Temp("p"), "samples.jsonl"))).RootElement.GetProperty("text").GetString());
+
+        var (bc, bo) = CliRunner.Run("sample", "--model", model, "--guidance", "2", "--out", Temp("g"));
+        Assert.Equal(1, bc);
+        Assert.Contains("--guidance applies to class-conditional models", bo);
+
+        string report = Temp("report.json");
+        var (ec, eo) = CliRunner.Run("evaluate", "--model", model, "--twin", twin, "--data", data, "--count", "3", "--steps", "4", "--time-samples", "1",
+            "--speed-steps", "2,4", "--speed-count", "2", "--report", report, "--out", Temp("e"));
+        Assert.True(ec == 0, eo);
+        using var json = JsonDocument.Parse(File.ReadAllText(report));
+        var root = json.RootElement;
+        Assert.True(root.GetProperty("heldOut").GetProperty("IsUpperBound").GetBoolean());
+        Assert.False(root.GetProperty("twinHeldOut").GetProperty("IsUpperBound").GetBoolean());
+        Assert.Equal(4, root.GetProperty("sources").GetArrayLength());
+        Assert.Equal(3, root.GetProperty("speeds").GetArrayLength());
+        Assert.Equal(4, Directory.GetFiles(Temp("e"), "*.jsonl").Length);
+
+        var (xc, xo) = CliRunner.Run("evaluate", "--model", model, "--data", data, "--speed-steps", "2,x");
+        Assert.Equal(1, xc);
+        Assert.Contains("--speed-steps", xo);
+    }
+}
