@@ -44,6 +44,11 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         [DefaultValue(16)]
         public int TimeSamples { get; init; } = 16;
 
+        [CommandOption("--top-p <P>")]
+        [Description("Text models: nucleus sampling for both models' samples (1 = exact).")]
+        [DefaultValue(1.0)]
+        public double TopP { get; init; } = 1.0;
+
         [CommandOption("--speed-steps <LIST>")]
         [Description("Text models: the step counts at which sampling speed is measured, comma-separated.")]
         [DefaultValue("32,128,256")]

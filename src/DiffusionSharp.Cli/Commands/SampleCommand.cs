@@ -68,6 +68,11 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         [Description("Text models: the infilled span's length (default: the number of '_').")]
         public int? Span { get; init; }
 
+        [CommandOption("--top-p <P>")]
+        [Description("Text models: nucleus sampling, keeping the smallest set of characters with this much probability (1 = exact).")]
+        [DefaultValue(1.0)]
+        public double TopP { get; init; } = 1.0;
+
         [CommandOption("--length <N>")]
         [Description("Text models: characters per sample, prompt included (default: the model's training length).")]
         public int? Length { get; init; }

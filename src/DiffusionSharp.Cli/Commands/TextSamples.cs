@@ -37,7 +37,7 @@ internal static class TextSamples
         using var model = Load(settings);
         int count = settings.Count ?? 10;
         var options = new TextGenerationOptions(count, settings.Steps ?? model.Config.Length, settings.Seed, Math.Min(settings.BatchSize, count),
-            settings.Length, settings.Prompt, settings.Infill, settings.Span);
+            settings.Length, settings.Prompt, settings.Infill, settings.Span, settings.TopP);
         var frames = new List<TextFrame>();
         var everyStep = new StringBuilder();
         var kept = settings.Trajectory ? TextTrajectoryImage.KeptSteps(options.Steps) : new HashSet<int>();

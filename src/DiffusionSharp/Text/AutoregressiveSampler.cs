@@ -18,8 +18,13 @@ public static class AutoregressiveSampler
     /// number of network calls made.
     /// </summary>
     /// <exception cref="ArgumentException">The model is not causal, or the template is not int64 [B, L] of valid ids.</exception>
-    public static (Tensor Tokens, int NetworkCalls) Sample(ITokenDenoiser model, Tensor template, IReadOnlyList<long> seeds)
+    /// <param name="model">The causal model.</param>
+    /// <param name="template">[B, L] int64; [MASK] where text is to be written.</param>
+    /// <param name="seeds">One seed per sample.</param>
+    /// <param name="topP">Nucleus mass (<see cref="Nucleus"/>; 1 samples the model exactly).</param>
+    public static (Tensor Tokens, int NetworkCalls) Sample(ITokenDenoiser model, Tensor template, IReadOnlyList<long> seeds, double topP = 1.0)
     {
+        Nucleus.Check(topP);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(seeds);
@@ -49,6 +54,7 @@ public static class AutoregressiveSampler
                 // Only the first position + 1 inputs matter to a causal model at this position.
                 var input = cat([start, x.narrow(1, 0, position)], 1);
                 var logp = MaskedDiffusion.MaskedLogSoftmax(model.Logits(input, zero), model.MaskId).select(1, position).to(ScalarType.Float64);
+                logp = Nucleus.Filter(logp, topP);
                 calls++;
                 var u = stack(generators.Select(g => rand(v, ScalarType.Float64, generator: g)).ToArray()).to(device);
                 var drawn = (logp - log(-log(u))).argmax(1);

@@ -24,14 +24,21 @@ namespace DiffusionSharp.Text;
 public sealed class MaskedDiffusionSampler
 {
     /// <summary>A sampler of <paramref name="steps"/> steps.</summary>
-    public MaskedDiffusionSampler(int steps)
+    /// <param name="steps">The number of steps N.</param>
+    /// <param name="topP">Nucleus sampling (Holtzman et al. 2020): each p_θ(x₀ | z_t) is cut to its smallest set of
+    /// characters holding at least this much probability and renormalised; 1 (the default) samples the model exactly.</param>
+    public MaskedDiffusionSampler(int steps, double topP = 1.0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1, nameof(steps));
         Steps = steps;
+        TopP = Nucleus.Check(topP);
     }
 
     /// <summary>The number of steps N.</summary>
     public int Steps { get; }
+
+    /// <summary>The nucleus mass (1: exact sampling).</summary>
+    public double TopP { get; }
 
     /// <summary>How many times the last <see cref="Sample"/> called the network.</summary>
     public int NetworkCalls { get; private set; }
@@ -75,7 +82,7 @@ public sealed class MaskedDiffusionSampler
                 if (cache is null)
                 {
                     var logits = model.Logits(x, full(b, t, ScalarType.Float32, device: device));
-                    cache = MaskedDiffusion.MaskedLogSoftmax(logits, model.MaskId).to(ScalarType.Float64).MoveToOuterDisposeScope();
+                    cache = Nucleus.Filter(MaskedDiffusion.MaskedLogSoftmax(logits, model.MaskId).to(ScalarType.Float64), TopP).MoveToOuterDisposeScope();
                     NetworkCalls++;
                 }
                 // log of the unnormalised weights: (t − s)·p_θ for characters, s for [MASK].

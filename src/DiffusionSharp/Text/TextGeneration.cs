@@ -12,8 +12,9 @@ namespace DiffusionSharp.Text;
 /// <param name="Prompt">A prefix every sample keeps.</param>
 /// <param name="Infill">Text with one run of <see cref="CharacterVocabulary.MaskText"/> (<c>_</c>) marking the span to infill.</param>
 /// <param name="SpanLength">The infilled span's length (null: the number of <c>_</c> in <paramref name="Infill"/>).</param>
+/// <param name="TopP">Nucleus sampling mass (<see cref="Nucleus"/>); 1 samples the model exactly.</param>
 public sealed record TextGenerationOptions(int Count = 16, int Steps = 256, long Seed = 0, int BatchSize = 50, int? Length = null,
-    string? Prompt = null, string? Infill = null, int? SpanLength = null);
+    string? Prompt = null, string? Infill = null, int? SpanLength = null, double TopP = 1.0);
 
 /// <summary>Generated text: the samples, the template they completed, the network calls and the time taken.</summary>
 public sealed record TextSamples(IReadOnlyList<string> Texts, string Template, int NetworkCalls, double Seconds)
@@ -88,20 +89,20 @@ public static class TextGeneration
                 Tensor tokens;
                 if (model.Config.Causal)
                 {
-                    (tokens, int c) = AutoregressiveSampler.Sample(model, batch, seeds);
+                    (tokens, int c) = AutoregressiveSampler.Sample(model, batch, seeds, options.TopP);
                     calls += c;
                 }
                 else
                 {
-                    var sampler = new MaskedDiffusionSampler(options.Steps);
+                    var sampler = new MaskedDiffusionSampler(options.Steps, options.TopP);
                     int batchStart = start;
                     tokens = sampler.Sample(model, batch, seeds, onStep is null ? null : (k, z) => onStep(batchStart, k, z));
                     calls += sampler.NetworkCalls;
                 }
                 var rows = tokens.cpu().data<long>().ToArray();
-                long l = tokens.shape[1];
+                int l = (int)tokens.shape[1];
                 for (int i = 0; i < n; i++)
-                    texts.Add(model.Vocabulary.Decode(rows.Skip((int)(i * l)).Take((int)l)));
+                    texts.Add(model.Vocabulary.Decode(new ArraySegment<long>(rows, i * l, l)));
             }
         }
         finally

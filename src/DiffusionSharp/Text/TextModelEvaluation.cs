@@ -12,8 +12,9 @@ namespace DiffusionSharp.Text;
 /// <param name="SpeedSteps">Step counts at which the diffusion sampler's speed is measured.</param>
 /// <param name="SpeedCount">Samples per speed measurement.</param>
 /// <param name="BabblerOrder">The character n-gram babbler's order.</param>
+/// <param name="TopP">Nucleus mass for both models' samples (1: exact sampling).</param>
 public sealed record TextEvaluationOptions(int Count = 100, int Steps = 256, long Seed = 1_000_000, int BatchSize = 50, int TimeSamples = 16,
-    IReadOnlyList<int>? SpeedSteps = null, int SpeedCount = 20, int BabblerOrder = 6)
+    IReadOnlyList<int>? SpeedSteps = null, int SpeedCount = 20, int BabblerOrder = 6, double TopP = 1.0)
 {
     /// <summary>The speed grid (the 32/128/256 steps by default).</summary>
     public IReadOnlyList<int> SpeedStepsOrDefault => SpeedSteps ?? [32, 128, 256];
@@ -65,12 +66,13 @@ public static class TextModelEvaluation
         var statistics = new TextSampleStatistics(corpus.TrainText);
         var sources = new List<(string Name, IReadOnlyList<string> Texts)>();
         log($"{options.Count} masked-diffusion samples, {options.Steps} steps…");
-        var generation = new TextGenerationOptions(options.Count, options.Steps, options.Seed, options.BatchSize);
-        sources.Add(($"masked diffusion, {options.Steps} steps", TextGeneration.Generate(model, generation, cancellationToken: cancellationToken).Texts));
+        var generation = new TextGenerationOptions(options.Count, options.Steps, options.Seed, options.BatchSize, TopP: options.TopP);
+        string nucleus = options.TopP < 1 ? $", top-p {options.TopP.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "";
+        sources.Add(($"masked diffusion, {options.Steps} steps{nucleus}", TextGeneration.Generate(model, generation, cancellationToken: cancellationToken).Texts));
         if (twin is not null)
         {
             log($"{options.Count} autoregressive samples…");
-            sources.Add(("autoregressive twin", TextGeneration.Generate(twin, generation, cancellationToken: cancellationToken).Texts));
+            sources.Add(($"autoregressive twin{nucleus}", TextGeneration.Generate(twin, generation, cancellationToken: cancellationToken).Texts));
         }
         log($"order-{options.BabblerOrder} character n-gram babbler…");
         var babbler = new CharacterNGramModel(corpus.TrainText, options.BabblerOrder);

@@ -175,3 +175,19 @@ public sealed class TextWiringTests : IDisposable
         Assert.NotEqual(sample, babbler.Sample(300, seed: 8));
     }
 }
+
+/// <summary>Nucleus truncation keeps the most probable outcomes up to the mass asked for.</summary>
+public sealed class NucleusTests
+{
+    [Fact]
+    public void KeepsTheSmallestSetReachingTheMassAndRenormalises()
+    {
+        using var scope = NewDisposeScope();
+        var p = tensor(new[] { 0.1, 0.5, 0.3, 0.1 }, [1, 4]).log();
+        var kept = Nucleus.Filter(p, 0.75).exp().data<double>().ToArray();
+        Assert.Equal(new[] { 0, 0.625, 0.375, 0 }, kept.Select(v => Math.Round(v, 12)).ToArray());
+        Assert.Equal(new[] { 0, 1.0, 0, 0 }, Nucleus.Filter(p, 0.2).exp().data<double>().ToArray().Select(v => Math.Round(v, 12)).ToArray());
+        Assert.Equal(p.data<double>().ToArray(), Nucleus.Filter(p, 1.0).data<double>().ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => Nucleus.Filter(p, 0));
+    }
+}
