@@ -34,8 +34,9 @@ public static class DataSources
     public const int ToyPointCount = 20_000;
 
     /// <summary>
-    /// A toy distribution (<see cref="ToyDistributions.Names"/>: <c>two-moons</c>, …) as [<see cref="ToyPointCount"/>, 2]
-    /// points, or else whatever <see cref="Load"/> reads. A toy without classes (swiss roll, checkerboard) gets the one
+    /// Text (<see cref="IsText"/>), audio (<see cref="IsAudio"/>: one-second clips at <paramref name="sampleRate"/>, default
+    /// 16 kHz, see <see cref="LoadAudio"/>), a toy distribution (<see cref="ToyDistributions.Names"/>: <c>two-moons</c>, …)
+    /// as [<see cref="ToyPointCount"/>, 2] points, or else whatever <see cref="Load"/> reads. A toy without classes (swiss roll, checkerboard) gets the one
     /// class named after it, all labels 0: a single class carries no condition, so it trains unconditionally.
     /// </summary>
     /// <exception cref="InvalidDataException">The spec names nothing loadable; the message names the path.</exception>
@@ -46,6 +47,8 @@ public static class DataSources
             return Text.TextDataset.Create(Text.TextCorpora.Load(spec, cache));
         if (IsAudio(spec))
             return LoadAudio(spec, sampleRate ?? SpokenDigits.DefaultSampleRate, cache, log);
+        if (sampleRate is not null)
+            throw new InvalidDataException($"{spec}: --sample-rate applies to audio data only (spoken-digits or a folder of WAV files)");
         if (!ToyDistributions.Names.Contains(spec.Trim().Replace('_', '-'), StringComparer.OrdinalIgnoreCase))
             return Load(spec, imageSize, cache, log);
         var kind = ToyDistributions.Parse(spec);

@@ -33,6 +33,8 @@ public sealed class AudioDataSourceTests : IDisposable
         Assert.False(DataSources.IsAudio("mnist"));
         Assert.False(DataSources.IsAudio("two-moons"));
         Assert.False(DataSources.IsAudio(Path.Combine(_dir.Path, "nowhere")));
+        var e = Assert.Throws<InvalidDataException>(() => DataSources.LoadSamples("two-moons", null, null, _ => { }, sampleRate: 8000));
+        Assert.Contains("--sample-rate applies to audio data only", e.Message);
     }
 
     [Fact]

@@ -79,4 +79,37 @@ public sealed class AudioSamplingTests : IDisposable
         var strip = Image.Identify(Path.Combine(outDir, "trajectory.png"));
         Assert.Equal((pad + 2 * (tileWidth + pad), pad + 5 * (tileHeight + pad)), (strip.Width, strip.Height));
     }
+
+    [Fact]
+    public void TrainOnAWavFolderAtAChosenRateThenSampleAndEvaluateGoThroughTheAudioPaths()
+    {
+        string data = _dir.File("tones"), run = _dir.File("run");
+        foreach (var (name, hz) in new[] { ("low", 150.0), ("high", 600.0) })
+        {
+            Directory.CreateDirectory(Path.Combine(data, name));
+            for (int i = 0; i < 2; i++)
+                WavFile.WritePcm16(Path.Combine(data, name, $"{i}.wav"), WavFileTests.Sine(hz + 20 * i, 8000, 6000), 8000);
+        }
+        var (code, output) = CliRunner.Run("train", "--data", data, "--sample-rate", $"{Rate}", "--preset", "tiny", "--steps", "2",
+            "--batch-size", "4", "--warmup", "1", "--sample-every", "0", "--out", run);
+        Assert.True(code == 0, output);
+        Assert.Contains("1×2048", output);
+
+        (code, output) = CliRunner.Run("train", "--out", run, "--resume", "--sample-rate", "4096");
+        Assert.Equal(1, code);
+        Assert.Contains("data cannot change", output);
+
+        string samples = _dir.File("s");
+        (code, output) = CliRunner.Run("sample", "--model", Path.Combine(run, "model"), "--count", "2", "--steps", "2", "--sigma-sampler", "euler", "--out", samples);
+        Assert.True(code == 0, output);
+        Assert.Equal((Rate, Rate), (WavFile.ReadMono(Path.Combine(samples, "00001.wav")).SampleRate, WavFile.ReadMono(Path.Combine(samples, "00001.wav")).Samples.Length));
+        Assert.False(File.Exists(Path.Combine(samples, "grid.png")));
+
+        // The spoken-digit classifier scores digit models only: a model of other classes stops with one line, before any data is read.
+        (code, output) = CliRunner.Run("evaluate", "--model", Path.Combine(run, "model"), "--count", "2");
+        Assert.Equal(1, code);
+        Assert.Contains("the spoken-digit classifier scores models of the digits", output);
+        Assert.Contains("high, low", output);
+        Assert.Single(output.Trim().Split('\n'));
+    }
 }
