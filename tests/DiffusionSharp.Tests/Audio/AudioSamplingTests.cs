@@ -5,15 +5,17 @@ using DiffusionSharp.Sampling.Samplers;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
 using DiffusionSharp.Tests.Cli;
+using DiffusionSharp.Tests.Sampling;
 using DiffusionSharp.Training;
 using SixLabors.ImageSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace DiffusionSharp.Tests.Audio;
 
 /// <summary>Sampling a 1-D U-Net: a scheduler and a σ sampler through the pipeline, and what <c>diffuse sample</c> writes.</summary>
 [Collection("Console")]
-public sealed class AudioSamplingTests : IDisposable
+public sealed class AudioSamplingTests(ITestOutputHelper output) : IDisposable
 {
     private const int Rate = 2048;
 
@@ -48,6 +50,23 @@ public sealed class AudioSamplingTests : IDisposable
         double gap = (alone[0] - all[1]).abs().max().item<float>(), scale = all[1].abs().max().item<float>();
         Assert.True(gap <= 1e-4 * Math.Max(1, scale), $"a clip depends on its batch: max difference {gap} of {scale}");
         Assert.False(all[0].allclose(all[1], rtol: 1e-3, atol: 1e-3), "two seeds gave the same clip");
+    }
+
+    [Fact]
+    public void SamplingWithATrajectoryKeepsTheLiveTensorCountFlat()
+    {
+        using var model = TinyModel(256);
+        using var pipeline = DiffusionPipeline.FromModel(model, s_metadata, SamplerKind.DpmSolverMultistep, new NoiseScheduleOptions(), PredictionType.Epsilon);
+        LiveTensors.AssertFlatOverSteps(steps =>
+        {
+            // What diffuse sample does for --trajectory: keep a CPU copy of x̂₀ after every step, then release them.
+            var frames = new List<Tensor>();
+            using (var x = pipeline.Generate(new GenerationOptions(Count: 2, Steps: steps, BatchSize: 2),
+                (_, _, x, x0) => frames.Add((x0 ?? x).detach().cpu().DetachFromDisposeScope())))
+                Assert.Equal(steps, frames.Count);
+            foreach (var f in frames)
+                f.Dispose();
+        }, output, "UNet1D, DPM-Solver++ with a trajectory");
     }
 
     [Fact]

@@ -38,7 +38,12 @@ public sealed class SpokenDigitEvaluatorTests : IDisposable
         using var a = trained.Logits(heldOut.Samples);
         using var b = cached.Logits(heldOut.Samples);
         Assert.True(a.allclose(b), "the cached classifier gives other logits");
-        Assert.Equal([10L, SpokenDigitClassifier.FeatureDimension], cached.Features(heldOut.Samples).shape);
+        using (var features = cached.Features(heldOut.Samples))
+            Assert.Equal([10L, SpokenDigitClassifier.FeatureDimension], features.shape);
+        long live = Sampling.LiveTensors.Count;
+        for (int i = 0; i < 3; i++)
+            cached.Features(heldOut.Samples).Dispose();
+        Assert.Equal(live, Sampling.LiveTensors.Count);
 
         // Other options train another classifier; clips of another length are refused with their shape.
         using var other = SpokenDigitClassifier.LoadOrTrain(train, heldOut, _dir.Path, s_quick with { Epochs = 1 });
