@@ -5,7 +5,8 @@ namespace DiffusionSharp.Audio;
 /// <summary>
 /// What a sampled audio model leaves on disk: one 16-bit WAV file per clip (<c>00000.wav</c> …), a log-mel spectrogram
 /// grid (one row per class for a class-conditional model) and the spectrogram strip of x̂₀ over the reverse process.
-/// Used by the in-training pictures and by <c>diffuse sample</c>, so both look the same.
+/// Used by the in-training pictures and by <c>diffuse sample</c>, so both look the same. Multi-channel clips (diffusers'
+/// stereo Dance Diffusion models) keep every channel in their WAV files; the pictures show the channels' mean.
 /// </summary>
 public static class AudioSampleWriter
 {
@@ -23,7 +24,7 @@ public static class AudioSampleWriter
         return options with { Mels = Math.Clamp(options.FftSize / 8, 16, 64) };
     }
 
-    /// <summary>Writes clip i of <paramref name="samples"/> ([N, 1, L], any device) as <c>{i:D5}.wav</c> in <paramref name="folder"/> (created); returns the paths.</summary>
+    /// <summary>Writes clip i of <paramref name="samples"/> ([N, C, L], any device) as a C-channel <c>{i:D5}.wav</c> in <paramref name="folder"/> (created); returns the paths.</summary>
     public static string[] WriteWavs(Tensor samples, int sampleRate, string folder)
     {
         CheckClips(samples);
@@ -31,13 +32,13 @@ public static class AudioSampleWriter
         Directory.CreateDirectory(folder);
         float[] values;
         using (var scope = NewDisposeScope())
-            values = samples.detach().to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
-        int n = (int)samples.shape[0], length = (int)samples.shape[2];
+            values = samples.detach().to(ScalarType.Float32, CPU).transpose(1, 2).contiguous().data<float>().ToArray();   // N × L × C: interleaved
+        int n = (int)samples.shape[0], channels = (int)samples.shape[1], frame = channels * (int)samples.shape[2];
         var paths = new string[n];
         for (int i = 0; i < n; i++)
         {
             paths[i] = Path.Combine(folder, $"{i:D5}.wav");
-            WavFile.WritePcm16(paths[i], values.AsSpan(i * length, length), sampleRate);
+            WavFile.WritePcm16(paths[i], values.AsSpan(i * frame, frame), sampleRate, channels);
         }
         return paths;
     }
@@ -86,7 +87,7 @@ public static class AudioSampleWriter
         int rowCount = (int)frames[0].shape[0];
         using var scope = NewDisposeScope();
         // Row-major: sample r's frames next to each other, so its row reads left (noise) to right (the result).
-        var byRow = stack(frames.Select(f => f.detach().to(ScalarType.Float32, CPU)).ToArray(), 1)   // R × F × 1 × L
+        var byRow = stack(frames.Select(f => f.detach().to(ScalarType.Float32, CPU).mean([1], keepdim: true)).ToArray(), 1)   // R × F × 1 × L
             .reshape(-1, 1, frames[0].shape[2]);
         long[] rows = Enumerable.Range(0, rowCount).SelectMany(r => Enumerable.Repeat((long)r, frames.Count)).ToArray();
         SaveRows(byRow, rows, rowCount, frames.Count, sampleRate, path);
@@ -96,7 +97,12 @@ public static class AudioSampleWriter
     {
         using var scope = NewDisposeScope();
         using var mel = new LogMelSpectrogram(SpectrogramOptions(sampleRate));
-        var logMel = mel.Compute(clips.detach().to(ScalarType.Float32, CPU).clamp(-1f, 1f));
+        var mono = clips.detach().to(ScalarType.Float32, CPU).clamp(-1f, 1f).mean([1], keepdim: true);
+        // Centred frames reflect-pad by half an FFT, which needs a longer clip: a very short one gets trailing silence.
+        long shortBy = mel.Options.FftSize + 1 - mono.shape[2];
+        if (shortBy > 0)
+            mono = nn.functional.pad(mono, [0, shortBy]);
+        var logMel = mel.Compute(mono);
         using var labels = tensor(rows);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         SpectrogramImage.SaveClassGrid(logMel, labels, rowCount, columns, path);
@@ -105,7 +111,7 @@ public static class AudioSampleWriter
     private static void CheckClips(Tensor samples)
     {
         ArgumentNullException.ThrowIfNull(samples);
-        if (samples.dim() != 3 || samples.shape[1] != 1 || samples.shape[0] == 0)
-            throw new ArgumentException($"expected mono clips [N, 1, L], not [{string.Join(", ", samples.shape)}]", nameof(samples));
+        if (samples.dim() != 3 || samples.shape[0] == 0 || samples.shape[1] == 0)
+            throw new ArgumentException($"expected clips [N, C, L], not [{string.Join(", ", samples.shape)}]", nameof(samples));
     }
 }

@@ -100,6 +100,21 @@ public sealed class AudioSamplingTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void DiffusersStereoModelWritesTwoChannelWavsAtTheDefaultRate()
+    {
+        // diffusers' ResNet-temporal fixture: 2 channels, 64 samples, sample_rate null, no sidecars (DDPM, unconditional).
+        string outDir = _dir.File("stereo");
+        var (code, output) = CliRunner.Run("sample", "--model", Path.Combine(TestPaths.UNet1D, "resnet_temporal_tiny"), "--count", "2", "--steps", "2", "--out", outDir);
+        Assert.True(code == 0, output);
+        using (var reader = new NAudio.Wave.WaveFileReader(Path.Combine(outDir, "00001.wav")))
+        {
+            Assert.Equal((2, 16000, 16), (reader.WaveFormat.Channels, reader.WaveFormat.SampleRate, reader.WaveFormat.BitsPerSample));
+            Assert.Equal(64, reader.SampleCount);
+        }
+        Assert.True(File.Exists(Path.Combine(outDir, "spectrograms.png")));
+    }
+
+    [Fact]
     public void TrainOnAWavFolderAtAChosenRateThenSampleAndEvaluateGoThroughTheAudioPaths()
     {
         string data = _dir.File("tones"), run = _dir.File("run");
