@@ -134,7 +134,8 @@ public sealed class SpokenDigitEvaluator : IDisposable
             ClassNames: _train.ClassNames,
             ClassHistogram: histogram,
             KlFromUniform: ClassCoverage.KlFromUniform(histogram),
-            ConditionalAccuracy: requestedLabels is null ? null : ClassCoverage.ConditionalAccuracy(predicted, requestedLabels));
+            ConditionalAccuracy: requestedLabels is null ? null : ClassCoverage.ConditionalAccuracy(predicted, requestedLabels),
+            Caveat: NotPublishedFid);
     }
 
     /// <summary>Releases the classifier and the held-out statistics.</summary>

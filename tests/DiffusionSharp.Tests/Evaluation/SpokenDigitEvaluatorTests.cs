@@ -70,6 +70,8 @@ public sealed class SpokenDigitEvaluatorTests : IDisposable
         Assert.True(report.FidSamplesVsTest < 1e-6 * Math.Max(1, report.FidFloorTrainVsTest), $"FID of the held-out set against itself: {report.FidSamplesVsTest}");
         Assert.True(report.FidFloorTrainVsTest > 0, "the real-data floor is 0");
         Assert.Equal(SpokenDigitEvaluator.FeatureSpaceDescription, report.FeatureSpace);
+        Assert.EndsWith(SpokenDigitEvaluator.NotPublishedFid + Environment.NewLine, report.ToText());
+        Assert.DoesNotContain("MNIST", report.ToText());
 
         // Clips at another rate are resampled to 16 kHz first: the 8 kHz copies come back as one-second clips close to the
         // originals (speech is mostly below 4 kHz), and the floor, which depends only on real clips, is unchanged.
