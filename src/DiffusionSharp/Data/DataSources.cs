@@ -36,8 +36,9 @@ public static class DataSources
     /// <summary>
     /// Text (<see cref="IsText"/>), audio (<see cref="IsAudio"/>: one-second clips at <paramref name="sampleRate"/>, default
     /// 16 kHz, see <see cref="LoadAudio"/>), a toy distribution (<see cref="ToyDistributions.Names"/>: <c>two-moons</c>, …)
-    /// as [<see cref="ToyPointCount"/>, 2] points, or else whatever <see cref="Load"/> reads. A toy without classes (swiss roll, checkerboard) gets the one
-    /// class named after it, all labels 0: a single class carries no condition, so it trains unconditionally.
+    /// as [<see cref="ToyPointCount"/>, 2] points, or else whatever <see cref="Load"/> reads. A toy without classes (swiss
+    /// roll, checkerboard) gets the one class named after it, all labels 0: a single class carries no condition, so it
+    /// trains unconditionally.
     /// </summary>
     /// <exception cref="InvalidDataException">The spec names nothing loadable; the message names the path.</exception>
     public static SampleDataset LoadSamples(string spec, int? imageSize, string? cache, Action<string> log, int? sampleRate = null)
