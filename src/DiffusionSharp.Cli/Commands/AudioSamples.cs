@@ -40,7 +40,9 @@ internal static class AudioSamples
             using (samples = samples.cpu())
             {
                 AudioSampleWriter.WriteWavs(samples, rate, settings.Out);
-                AudioSampleWriter.SaveGrid(samples, pipeline.LabelsFor(options), pipeline.NumClasses, rate, Path.Combine(settings.Out, "spectrograms.png"));
+                // One row per class when cycling through them (--class all); one class (--class K) fills rows in order.
+                var rowsByClass = options.ClassLabel is null ? pipeline.LabelsFor(options) : null;
+                AudioSampleWriter.SaveGrid(samples, rowsByClass, pipeline.NumClasses, rate, Path.Combine(settings.Out, "spectrograms.png"));
             }
             if (frames.Count > 0)
                 AudioSampleWriter.SaveTrajectory(frames, rate, Path.Combine(settings.Out, "trajectory.png"));

@@ -97,6 +97,12 @@ public sealed class AudioSamplingTests(ITestOutputHelper output) : IDisposable
         Assert.Equal((pad + 3 * (tileWidth + pad), pad + 2 * (tileHeight + pad)), (grid.Width, grid.Height));
         var strip = Image.Identify(Path.Combine(outDir, "trajectory.png"));
         Assert.Equal((pad + 2 * (tileWidth + pad), pad + 5 * (tileHeight + pad)), (strip.Width, strip.Height));
+
+        // One class asked for: its clips fill one row instead of one row among empty ones.
+        (code, output) = CliRunner.Run("sample", "--model", modelDir, "--count", "3", "--steps", "2", "--class", "1", "--out", _dir.File("one"));
+        Assert.True(code == 0, output);
+        var one = Image.Identify(Path.Combine(_dir.File("one"), "spectrograms.png"));
+        Assert.Equal((pad + 3 * (tileWidth + pad), pad + 1 * (tileHeight + pad)), (one.Width, one.Height));
     }
 
     [Fact]
