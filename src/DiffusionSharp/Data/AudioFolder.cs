@@ -29,6 +29,14 @@ public static class AudioFolder
 {
     private static readonly string[] s_otherAudio = [".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma"];
 
+    /// <summary>Whether <paramref name="path"/> is named as audio: <c>*.wav</c>, or a container this loader refuses (MP3, FLAC, …).</summary>
+    public static bool IsAudioFile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string ext = Path.GetExtension(path);
+        return ext.Equals(".wav", StringComparison.OrdinalIgnoreCase) || s_otherAudio.Contains(ext, StringComparer.OrdinalIgnoreCase);
+    }
+
     /// <summary>Loads every WAV file under <paramref name="folder"/>.</summary>
     /// <exception cref="InvalidDataException">No WAV files, a corrupt or non-WAV file, audio in another format, files
     /// both at the top and in sub-folders, or a sub-folder not among the given class names; the one-line message

@@ -34,16 +34,22 @@ public static class DataSources
     public const int ToyPointCount = 20_000;
 
     /// <summary>
-    /// A toy distribution (<see cref="ToyDistributions.Names"/>: <c>two-moons</c>, …) as [<see cref="ToyPointCount"/>, 2]
-    /// points, or else whatever <see cref="Load"/> reads. A toy without classes (swiss roll, checkerboard) gets the one
-    /// class named after it, all labels 0: a single class carries no condition, so it trains unconditionally.
+    /// Text (<see cref="IsText"/>), audio (<see cref="IsAudio"/>: one-second clips at <paramref name="sampleRate"/>, default
+    /// 16 kHz, see <see cref="LoadAudio"/>), a toy distribution (<see cref="ToyDistributions.Names"/>: <c>two-moons</c>, …)
+    /// as [<see cref="ToyPointCount"/>, 2] points, or else whatever <see cref="Load"/> reads. A toy without classes (swiss
+    /// roll, checkerboard) gets the one class named after it, all labels 0: a single class carries no condition, so it
+    /// trains unconditionally.
     /// </summary>
     /// <exception cref="InvalidDataException">The spec names nothing loadable; the message names the path.</exception>
-    public static SampleDataset LoadSamples(string spec, int? imageSize, string? cache, Action<string> log)
+    public static SampleDataset LoadSamples(string spec, int? imageSize, string? cache, Action<string> log, int? sampleRate = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (IsText(spec))
             return Text.TextDataset.Create(Text.TextCorpora.Load(spec, cache));
+        if (IsAudio(spec))
+            return LoadAudio(spec, sampleRate ?? SpokenDigits.DefaultSampleRate, cache, log);
+        if (sampleRate is not null)
+            throw new InvalidDataException($"{spec}: --sample-rate applies to audio data only (spoken-digits or a folder of WAV files)");
         if (!ToyDistributions.Names.Contains(spec.Trim().Replace('_', '-'), StringComparer.OrdinalIgnoreCase))
             return Load(spec, imageSize, cache, log);
         var kind = ToyDistributions.Parse(spec);
@@ -51,6 +57,32 @@ public static class DataSources
         string name = kind.Name();
         var classes = toy.ClassNames.Count > 0 ? toy.ClassNames : [name];
         return new SampleDataset(name, toy.Points.clone(), toy.Labels.clone(), classes);
+    }
+
+    /// <summary>
+    /// <c>spoken-digits</c> (the cached training split, made by espeak-ng on first use) or a folder holding audio files
+    /// (<c>*.wav</c>, or audio in another container, which <see cref="AudioFolder"/> refuses with its name).
+    /// </summary>
+    public static bool IsAudio(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Equals(SpokenDigits.Name, StringComparison.OrdinalIgnoreCase))
+            return true;
+        return Directory.Exists(spec)
+            && Directory.EnumerateFiles(spec, "*", SearchOption.AllDirectories).Take(10_000).Any(f => AudioFolder.IsAudioFile(f));
+    }
+
+    /// <summary>
+    /// Audio data at <paramref name="sampleRate"/> Hz, one-second clips: the spoken-digit training split (generated at that
+    /// rate), or every WAV file of a folder resampled to it (<see cref="AudioFolder.Load"/>; a corrupt or non-WAV file stops
+    /// here, before any training, with one line naming it).
+    /// </summary>
+    public static Audio.AudioClips LoadAudio(string spec, int sampleRate, string? cache, Action<string> log)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Equals(SpokenDigits.Name, StringComparison.OrdinalIgnoreCase))
+            return SpokenDigits.LoadCached(SpokenDigitsSplit.Train, new SpokenDigitsOptions(SampleRate: sampleRate), cache, log);
+        return AudioFolder.Load(spec, new AudioFolderOptions(sampleRate));
     }
 
     /// <summary>The built-in text corpora (<c>kjv</c>, <c>fortunes</c>) and text files (.txt, .md) or folders holding only those.</summary>

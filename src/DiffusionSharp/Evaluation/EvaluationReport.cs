@@ -20,6 +20,7 @@ namespace DiffusionSharp.Evaluation;
 /// a single class.</param>
 /// <param name="ConditionalAccuracy">For class-conditional samples, the fraction classified as the requested class;
 /// null for unconditional samples.</param>
+/// <param name="Caveat">What the FID is not, for this feature space; null for the MNIST classifier's <see cref="NotInceptionFid"/>.</param>
 public sealed record EvaluationReport(
     string FeatureSpace,
     double ClassifierTestAccuracy,
@@ -30,7 +31,8 @@ public sealed record EvaluationReport(
     IReadOnlyList<string> ClassNames,
     IReadOnlyList<long> ClassHistogram,
     double KlFromUniform,
-    double? ConditionalAccuracy)
+    double? ConditionalAccuracy,
+    string? Caveat = null)
 {
     /// <summary>The caveat every report carries.</summary>
     public const string NotInceptionFid =
@@ -49,7 +51,7 @@ public sealed record EvaluationReport(
         sb.AppendLine(c, $"KL(classes ‖ uniform):      {KlFromUniform:F4} nats");
         if (ConditionalAccuracy is double acc)
             sb.AppendLine(c, $"conditional accuracy:       {acc:P2}");
-        sb.AppendLine(NotInceptionFid);
+        sb.AppendLine(Caveat ?? NotInceptionFid);
         return sb.ToString();
     }
 }

@@ -6,10 +6,15 @@ namespace DiffusionSharp.Runs;
 /// <summary>Where a run's data come from: the spec <see cref="Data.DataSources.Load"/> takes, and the image size.</summary>
 /// <param name="Source"><c>mnist</c> or a folder.</param>
 /// <param name="ImageSize">Resize + center-crop image folders to this size (null: as they are).</param>
-public sealed record DataSpec(string Source, int? ImageSize = null)
+/// <param name="SampleRate">Audio: resample every clip to this rate in Hz, one second per clip (null: 16 kHz, the
+/// spoken-digit rate).</param>
+public sealed record DataSpec(string Source, int? ImageSize = null, int? SampleRate = null)
 {
     /// <inheritdoc />
-    public override string ToString() => ImageSize is { } n ? FormattableString.Invariant($"{Source} at {n}×{n}") : Source;
+    public override string ToString() =>
+        ImageSize is { } n ? FormattableString.Invariant($"{Source} at {n}×{n}")
+        : SampleRate is { } hz ? FormattableString.Invariant($"{Source} at {hz} Hz")
+        : Source;
 }
 
 /// <summary>One option changed when a run was resumed (<c>steps: 2000 → 3000</c>).</summary>

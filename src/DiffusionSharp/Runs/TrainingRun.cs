@@ -22,7 +22,8 @@ namespace DiffusionSharp.Runs;
 /// <param name="Device">Where to train (null: CPU).</param>
 /// <param name="Command">The command line, recorded with the model.</param>
 /// <param name="Model">The model family (<see cref="TrainingRun.ModelFamilies"/>); null chooses by the data: a U-Net for
-/// images, an MLP for points, the masked-diffusion transformer (<c>text</c>) for text; <c>text-ar</c> is its causal twin.</param>
+/// images, a 1-D U-Net (<c>unet1d</c>) for audio clips, an MLP for points, the masked-diffusion transformer (<c>text</c>) for
+/// text; <c>text-ar</c> is its causal twin.</param>
 public sealed record NewRun(string RunDirectory, TrainingOptions Options, string Preset, DataSpec Data, double Guidance = 2.0,
     string? Cache = null, Device? Device = null, string? Command = null, string? Model = null);
 
@@ -39,8 +40,10 @@ public sealed record NewRun(string RunDirectory, TrainingOptions Options, string
 /// <param name="Cache">The data cache (null: the default).</param>
 /// <param name="Device">Where to train (null: CPU).</param>
 /// <param name="Command">The command line, recorded with the model.</param>
+/// <param name="SampleRate">An audio sample rate given again (refused when it differs from the run's).</param>
 public sealed record ResumeRun(string RunDirectory, Func<TrainingOptions, TrainingOptions>? Override = null, string? Preset = null,
-    string? Data = null, int? ImageSize = null, double? Guidance = null, string? Cache = null, Device? Device = null, string? Command = null);
+    string? Data = null, int? ImageSize = null, double? Guidance = null, string? Cache = null, Device? Device = null, string? Command = null,
+    int? SampleRate = null);
 
 /// <summary>
 /// The training run service: assembles a run folder (<c>run.json</c> with options, model and data description), trains
@@ -60,7 +63,7 @@ public sealed class TrainingRun : IDisposable
         ["prediction", "schedule", "weighting", "snrGamma", "classConditional", "preconditioning", "edmPMean", "edmPStd", "sigmaData", "seed"];
 
     /// <summary>The model families <see cref="NewRun.Model"/> takes.</summary>
-    public static IReadOnlyList<string> ModelFamilies { get; } = ["unet", "mlp", "text", "text-ar"];
+    public static IReadOnlyList<string> ModelFamilies { get; } = ["unet", "unet1d", "mlp", "text", "text-ar"];
 
     private readonly List<(int Step, double Loss)> _losses;
 
@@ -145,8 +148,9 @@ public sealed class TrainingRun : IDisposable
             ?? throw new InvalidDataException($"{Path.Combine(request.RunDirectory, Trainer.RunFile)}: has no description (made by an older version); start a new run");
         if (request.Preset is { } preset && preset != description.Preset)
             throw new ArgumentException($"preset cannot change when resuming: the run was created with '{description.Preset}', not '{preset}'");
-        if ((request.Data is { } source && source != description.Data.Source) || (request.ImageSize is { } size && size != description.Data.ImageSize))
-            throw new ArgumentException($"data cannot change when resuming: the run was created with '{description.Data}', not '{new DataSpec(request.Data ?? description.Data.Source, request.ImageSize ?? description.Data.ImageSize)}'");
+        if ((request.Data is { } source && source != description.Data.Source) || (request.ImageSize is { } size && size != description.Data.ImageSize)
+            || (request.SampleRate is { } rate && rate != (description.Data.SampleRate ?? SpokenDigits.DefaultSampleRate)))
+            throw new ArgumentException($"data cannot change when resuming: the run was created with '{description.Data}', not '{new DataSpec(request.Data ?? description.Data.Source, request.ImageSize ?? description.Data.ImageSize, request.SampleRate ?? description.Data.SampleRate)}'");
         var options = request.Override?.Invoke(stored) ?? stored;
         int step = LatestStep(request.RunDirectory);
         var overrides = Differences(stored, options, step);
@@ -196,6 +200,7 @@ public sealed class TrainingRun : IDisposable
         string wanted = data switch
         {
             Text.TextDataset => "text",
+            Audio.AudioClips => "unet1d",
             ImageDataset => "unet",
             _ => "mlp",
         };
@@ -205,6 +210,11 @@ public sealed class TrainingRun : IDisposable
         {
             var config = Text.TextTransformerConfig.ForPreset(preset, text.Vocabulary, text.Length, causal: family == "text-ar");
             return (Text.TextTransformerConfig.ModelClassName, config.ToJson(), () => new Text.TextTransformer(config));
+        }
+        if (data is Audio.AudioClips clips)
+        {
+            var unet1d = ModelPresets.CreateUNet1D(preset, clips.Length, clips.SampleRate, classes);
+            return (Models.Diffusers.DiffusersUNet1DConfig.ClassName, Models.Diffusers.DiffusersUNet1DConfig.ToJson(unet1d), () => new UNet1DModel(unet1d));
         }
         if (data is ImageDataset images)
         {
@@ -220,20 +230,26 @@ public sealed class TrainingRun : IDisposable
     /// <summary>
     /// The in-training picture: the EMA network through the same pipeline the saved model folder will have
     /// (<see cref="DefaultSampler"/>, <see cref="DefaultSteps"/>, the run's guidance), seeds 0…n−1 so pictures of different
-    /// steps compare. Images: a grid of two samples per class (or 16). 2-D points: a point cloud of 1000 samples.
+    /// steps compare. Images: a grid of two samples per class (or 16). Audio: the log-mel spectrograms of two clips per
+    /// class (or 8), one row per class. 2-D points: a point cloud of 1000 samples.
     /// Skipped for networks the discrete pipeline cannot sample (EDM) and for other data.
     /// </summary>
     private void SamplePicture(ITrainableModel ema, string path)
     {
-        if (Metadata.Preconditioning is not null || !(ema is UNet2DModel || (ema is MlpDenoiser m && m.Config.Dimensions == 2)))
+        if (Metadata.Preconditioning is not null || !(ema is UNet2DModel || ema is UNet1DModel || (ema is MlpDenoiser m && m.Config.Dimensions == 2)))
             return;
         using var pipeline = DiffusionPipeline.FromModel(ema, Metadata, DefaultSampler, Trainer.Options.Schedule, Trainer.Options.Prediction);
         int classes = pipeline.NumClasses;
-        int count = pipeline.IsImageModel ? (classes > 0 ? classes * 2 : 16) : 1000;
+        int count = pipeline.IsImageModel ? (classes > 0 ? classes * 2 : 16) : pipeline.IsAudioModel ? (classes > 0 ? classes * 2 : 8) : 1000;
         var options = new GenerationOptions(count, BatchSize: count);
         using var x = pipeline.Generate(options);
         using var onCpu = x.cpu();
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (pipeline.IsAudioModel)
+        {
+            Audio.AudioSampleWriter.SaveGrid(onCpu, pipeline.LabelsFor(options), classes, pipeline.SampleRate, path);
+            return;
+        }
         if (pipeline.IsImageModel)
         {
             ImageWriter.SaveGrid(onCpu, path, new GridOptions(Columns: classes > 0 ? classes : 4));
@@ -256,7 +272,7 @@ public sealed class TrainingRun : IDisposable
 
     private static SampleDataset LoadData(DataSpec spec, string? cache, Action<string>? log)
     {
-        var data = DataSources.LoadSamples(spec.Source, spec.ImageSize, cache, log ?? (_ => { }));
+        var data = DataSources.LoadSamples(spec.Source, spec.ImageSize, cache, log ?? (_ => { }), spec.SampleRate);
         if (data is ImageDataset images && images.Height != images.Width)
         {
             data.Dispose();

@@ -129,6 +129,17 @@ public sealed class DiffusionPipeline : IDisposable
     /// <summary>True when samples are images [C, H, W] (a U-Net), false for points [D] or other data.</summary>
     public bool IsImageModel => Model is UNet2DModel;
 
+    /// <summary>True when samples are audio clips [C, L] (a 1-D U-Net); <see cref="SampleRate"/> says at what rate.</summary>
+    public bool IsAudioModel => Model is UNet1DModel;
+
+    /// <summary>
+    /// Samples per second of an audio model's clips: the config's <c>sample_rate</c> (diffusers stores it), else 16 kHz.
+    /// </summary>
+    /// <exception cref="NotSupportedException">Not an audio model.</exception>
+    public int SampleRate => Model is UNet1DModel u
+        ? u.Config.SampleRate ?? Data.SpokenDigits.DefaultSampleRate
+        : throw new NotSupportedException($"{Directory}: holds a {Model.ClassName}; only an audio model (UNet1DModel) has a sample rate");
+
     /// <summary>The shape of one sample: [C, H, W] for a U-Net, [D] for an MLP, [C, L] for a 1-D U-Net.</summary>
     /// <exception cref="InvalidDataException">The config does not fix the size of a sample.</exception>
     public long[] SampleShape => Model switch

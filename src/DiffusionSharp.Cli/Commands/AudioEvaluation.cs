@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using DiffusionSharp.Audio;
+using DiffusionSharp.Data;
+using DiffusionSharp.Evaluation;
+using DiffusionSharp.IO;
+using DiffusionSharp.Sampling;
+using DiffusionSharp.Schedulers;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Cli.Commands;
+
+/// <summary>
+/// <c>diffuse evaluate</c> for audio: the spoken-digit classifier (trained on the spoken-digit training split on first
+/// use and cached), conditional accuracy, class histogram and classifier-FID against the held-out clips with its
+/// real-data floor. <c>--train-classifier</c> only makes (or loads) the classifier and reports its held-out accuracy.
+/// </summary>
+internal static class AudioEvaluation
+{
+    public static int TrainClassifier(EvaluateCommand.Settings settings, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        using var train = SpokenDigits.LoadCached(SpokenDigitsSplit.Train, null, settings.Cache, Log);
+        using var heldOut = SpokenDigits.LoadCached(SpokenDigitsSplit.HeldOut, null, settings.Cache, Log);
+        using var classifier = SpokenDigitClassifier.LoadOrTrain(train, heldOut, settings.Cache, log: Log, cancellationToken: cancellationToken);
+        var c = CultureInfo.InvariantCulture;
+        var table = new Table().AddColumns("", "");
+        table.AddRow("classifier", "spoken digits: log-mel CNN (SpokenDigitClassifier)");
+        table.AddRow("trained on", Markup.Escape($"{train.Name}: {train.Count} clips"));
+        table.AddRow("held-out accuracy", Markup.Escape($"{classifier.HeldOutAccuracy?.ToString("P2", c)} of {heldOut.Count} clips by voices not in training"));
+        table.AddRow("training time", classifier.TrainingSeconds is { } s ? s.ToString("F0", c) + " s" : "unknown");
+        table.AddRow("time", watch.Elapsed.TotalSeconds.ToString("F1", c) + " s");
+        AnsiConsole.Write(table);
+        return 0;
+    }
+
+    public static int Evaluate(EvaluateCommand.Settings settings, DiffusionPipeline pipeline, CancellationToken cancellationToken)
+    {
+        if (pipeline.NumClasses > 0 && !(pipeline.Metadata.ClassNames ?? []).SequenceEqual(SpokenDigits.ClassNames))
+            throw new ArgumentException($"{settings.ModelDirectory}: the spoken-digit classifier scores models of the digits {string.Join(", ", SpokenDigits.ClassNames)}; this model's classes are {string.Join(", ", pipeline.Metadata.ClassNames ?? [])}");
+        using var train = SpokenDigits.LoadCached(SpokenDigitsSplit.Train, null, settings.Cache, Log);
+        using var heldOut = SpokenDigits.LoadCached(SpokenDigitsSplit.HeldOut, null, settings.Cache, Log);
+        int count = settings.Count ?? 1000;
+        if (count < 2 || count > train.Count)
+            throw new ArgumentException($"--count must be 2 to {train.Count} (the training clips the real-data floor is drawn from), not {count}");
+        using var evaluator = AnsiConsole.Status().Start("spoken-digit classifier…", _ => SpokenDigitEvaluator.Create(train, heldOut, settings.Cache, log: Log, cancellationToken: cancellationToken));
+        var options = new GenerationOptions(count, SchedulerFactory.ParseKind(settings.Sampler), settings.Steps ?? 20, null, settings.Guidance, settings.Seed, settings.BatchSize);
+        long[]? labels = pipeline.LabelsFor(options);
+        var watch = Stopwatch.StartNew();
+        using var samples = AnsiConsole.Status().Start($"sampling {count} clips…", _ => pipeline.Generate(options, cancellationToken: cancellationToken));
+        double sampleSeconds = watch.Elapsed.TotalSeconds;
+        using var requested = labels is null ? null : tensor(labels);
+        var report = evaluator.Evaluate(samples, pipeline.SampleRate, requested, settings.Seed);
+
+        var c = CultureInfo.InvariantCulture;
+        double audioSeconds = (double)count * pipeline.SampleShape[^1] / pipeline.SampleRate;
+        var table = new Table().AddColumns("figure", "value");
+        table.AddRow("model", Markup.Escape(settings.ModelDirectory));
+        table.AddRow("samples", string.Create(c, $"{count} clips with {settings.Sampler} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s ({sampleSeconds / audioSeconds:F2} s per second of audio)"));
+        table.AddRow("classifier held-out accuracy", report.ClassifierTestAccuracy.ToString("P2", c));
+        table.AddRow("classifier-FID samples vs held-out", report.FidSamplesVsTest.ToString("F3", c));
+        table.AddRow("classifier-FID floor train vs held-out", report.FidFloorTrainVsTest.ToString("F3", c));
+        table.AddRow("FID / floor", (report.FidSamplesVsTest / report.FidFloorTrainVsTest).ToString("F2", c));
+        table.AddRow("class histogram", string.Join(" ", report.ClassNames.Zip(report.ClassHistogram, (n, k) => $"{n}:{k}")));
+        table.AddRow("KL(classes ‖ uniform)", report.KlFromUniform.ToString("F4", c) + " nats");
+        if (report.ConditionalAccuracy is double acc)
+            table.AddRow("conditional accuracy", acc.ToString("P2", c));
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"[grey]{Markup.Escape(SpokenDigitEvaluator.NotPublishedFid)}[/]");
+        if (settings.Report is { } path)
+            AtomicFile.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    private static void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
+}

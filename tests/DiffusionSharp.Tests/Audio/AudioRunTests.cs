@@ -1,0 +1,78 @@
+using System.Text.Json;
+using DiffusionSharp.Audio;
+using DiffusionSharp.Models;
+using DiffusionSharp.Runs;
+using DiffusionSharp.Sampling;
+using DiffusionSharp.Training;
+
+namespace DiffusionSharp.Tests.Audio;
+
+/// <summary>The run service on audio: a 1-D U-Net run on a tiny folder of clips, its pictures, model folder and resume.</summary>
+public sealed class AudioRunTests : IDisposable
+{
+    private const int Rate = 2048;
+
+    private readonly TempFolder _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>Two classes of four one-second tones (low and high) at <see cref="Rate"/> Hz.</summary>
+    private string ToneFolder()
+    {
+        string root = _dir.File("tones");
+        foreach (var (name, hz) in new[] { ("low", 150.0), ("high", 600.0) })
+        {
+            Directory.CreateDirectory(Path.Combine(root, name));
+            for (int i = 0; i < 4; i++)
+                WavFile.WritePcm16(Path.Combine(root, name, $"{i}.wav"), WavFileTests.Sine(hz * (1 + 0.05 * i), Rate, Rate), Rate);
+        }
+        return root;
+    }
+
+    [Fact]
+    public void UNet1DRunTrainsDrawsSpectrogramsWritesADiffusersFolderAndResumes()
+    {
+        string data = ToneFolder(), run = _dir.File("run");
+        var options = new TrainingOptions { Steps = 3, BatchSize = 4, WarmupSteps = 1, CheckpointEvery = 1, SampleEvery = 3 };
+        using (var created = TrainingRun.Create(new NewRun(run, options, "tiny", new DataSpec(data, SampleRate: Rate))))
+        {
+            Assert.IsType<AudioClips>(created.Data);
+            var model = Assert.IsType<UNet1DModel>(created.Trainer.Model);
+            Assert.Equal((Rate, (int?)Rate, 1, 3), (model.Config.SampleSize, model.Config.SampleRate, model.Config.InChannels, model.Config.NumClassEmbeds));
+            Assert.Equal(ModelPresets.CreateUNet1D("tiny", Rate, Rate, 2).BlockOutChannels.ToArray(), model.Config.BlockOutChannels.ToArray());
+            created.Train();
+            Assert.Equal(3, created.Trainer.Step);
+            Assert.True(File.Exists(Path.Combine(run, "samples", "step-00000003.png")), "no in-training spectrogram grid");
+            created.Finish();
+        }
+
+        string modelDir = Path.Combine(run, "model");
+        using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(modelDir, "config.json"))))
+        {
+            Assert.Equal("UNet1DModel", config.RootElement.GetProperty("_class_name").GetString());
+            Assert.Equal(Rate, config.RootElement.GetProperty("sample_size").GetInt32());
+            Assert.Equal(Rate, config.RootElement.GetProperty("sample_rate").GetInt32());
+        }
+        using (var pipeline = DiffusionPipeline.Load(modelDir))
+        {
+            Assert.True(pipeline.IsAudioModel);
+            Assert.Equal(Rate, pipeline.SampleRate);
+            Assert.Equal([1L, Rate], pipeline.SampleShape);
+            Assert.Equal(["high", "low"], pipeline.Metadata.ClassNames);
+            Assert.Equal(2, pipeline.NumClasses);
+            Assert.Equal(TrainingRun.DefaultSampler, pipeline.DefaultSampler);
+        }
+
+        // Resume: the stored options and data, an explicit step count on top; a changed sample rate is refused.
+        var e = Assert.Throws<ArgumentException>(() => TrainingRun.Resume(new ResumeRun(run, SampleRate: 4096)));
+        Assert.Contains("data cannot change", e.Message);
+        using var resumed = TrainingRun.Resume(new ResumeRun(run, o => o with { Steps = 5 }, SampleRate: Rate));
+        Assert.Equal(3, resumed.Trainer.Step);
+        Assert.IsType<UNet1DModel>(resumed.Trainer.Model);
+        Assert.Equal(["steps"], resumed.Overrides.Select(o => o.Name));
+        resumed.Train();
+        Assert.Equal(5, resumed.Trainer.Step);
+        Assert.Equal([1L, 2, 3, 4, 5], resumed.LossHistory.Select(l => (long)l.Step));
+        Assert.All(resumed.LossHistory, l => Assert.True(double.IsFinite(l.Loss)));
+    }
+}
