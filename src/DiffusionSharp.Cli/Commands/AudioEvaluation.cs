@@ -56,21 +56,9 @@ internal static class AudioEvaluation
 
         var c = CultureInfo.InvariantCulture;
         double audioSeconds = (double)count * pipeline.SampleShape[^1] / pipeline.SampleRate;
-        var table = new Table().AddColumns("figure", "value");
-        table.AddRow("model", Markup.Escape(settings.ModelDirectory));
-        table.AddRow("samples", string.Create(c, $"{count} clips with {settings.Sampler} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s ({sampleSeconds / audioSeconds:F2} s per second of audio)"));
-        table.AddRow("classifier held-out accuracy", report.ClassifierTestAccuracy.ToString("P2", c));
-        table.AddRow("classifier-FID samples vs held-out", report.FidSamplesVsTest.ToString("F3", c));
-        table.AddRow("classifier-FID floor train vs held-out", report.FidFloorTrainVsTest.ToString("F3", c));
-        table.AddRow("FID / floor", (report.FidSamplesVsTest / report.FidFloorTrainVsTest).ToString("F2", c));
-        table.AddRow("class histogram", string.Join(" ", report.ClassNames.Zip(report.ClassHistogram, (n, k) => $"{n}:{k}")));
-        table.AddRow("KL(classes ‖ uniform)", report.KlFromUniform.ToString("F4", c) + " nats");
-        if (report.ConditionalAccuracy is double acc)
-            table.AddRow("conditional accuracy", acc.ToString("P2", c));
-        AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"[grey]{Markup.Escape(SpokenDigitEvaluator.NotPublishedFid)}[/]");
-        if (settings.Report is { } path)
-            AtomicFile.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+        ClassifierReportTable.Write(report, settings.ModelDirectory,
+            string.Create(c, $"{count} clips with {settings.Sampler} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s ({sampleSeconds / audioSeconds:F2} s per second of audio)"),
+            "held-out", SpokenDigitEvaluator.NotPublishedFid, settings.Report);
         return 0;
     }
 

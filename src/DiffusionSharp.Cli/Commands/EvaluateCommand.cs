@@ -102,22 +102,9 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         using var requested = labels is null ? null : tensor(labels);
         var report = evaluator.Evaluate(samples, requested, settings.Seed);
 
-        var table = new Table().AddColumns("figure", "value");
-        var c = CultureInfo.InvariantCulture;
-        table.AddRow("model", Markup.Escape(modelDir));
-        table.AddRow("samples", string.Create(c, $"{options.Count} with {settings.Sampler} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s"));
-        table.AddRow("classifier test accuracy", report.ClassifierTestAccuracy.ToString("P2", c));
-        table.AddRow("classifier-FID samples vs test", report.FidSamplesVsTest.ToString("F3", c));
-        table.AddRow("classifier-FID floor train vs test", report.FidFloorTrainVsTest.ToString("F3", c));
-        table.AddRow("FID / floor", (report.FidSamplesVsTest / report.FidFloorTrainVsTest).ToString("F2", c));
-        table.AddRow("class histogram", string.Join(" ", report.ClassNames.Zip(report.ClassHistogram, (n, k) => $"{n}:{k}")));
-        table.AddRow("KL(classes ‖ uniform)", report.KlFromUniform.ToString("F4", c) + " nats");
-        if (report.ConditionalAccuracy is double acc)
-            table.AddRow("conditional accuracy", acc.ToString("P2", c));
-        AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"[grey]{Markup.Escape(EvaluationReport.NotInceptionFid)}[/]");
-        if (settings.Report is { } path)
-            AtomicFile.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+        ClassifierReportTable.Write(report, modelDir,
+            string.Create(CultureInfo.InvariantCulture, $"{options.Count} with {settings.Sampler} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s"),
+            "test", EvaluationReport.NotInceptionFid, settings.Report);
         return 0;
     }
 }
