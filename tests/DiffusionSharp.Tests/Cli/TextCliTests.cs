@@ -66,3 +66,25 @@ public sealed class TextCliTests : IDisposable
         Assert.Contains("--speed-steps", xo);
     }
 }
+
+/// <summary><c>diffuse data kjv</c> writes the corpus exactly as training reads it.</summary>
+[Collection("Console")]
+public sealed class TextDataCommandTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("ds-textdata-");
+
+    public void Dispose() => _dir.Delete(true);
+
+    [Fact]
+    public void KjvIsWrittenAsTrainAndHeldOutText()
+    {
+        string output = Path.Combine(_dir.FullName, "kjv");
+        var (code, text) = CliRunner.Run("data", "kjv", "--out", output);
+        Assert.True(code == 0, text);
+        var corpus = DiffusionSharp.Text.TextCorpora.Kjv();
+        Assert.Equal(corpus.TrainText, File.ReadAllText(Path.Combine(output, "train.txt")));
+        string[] heldOut = File.ReadAllLines(Path.Combine(output, "held-out.txt"));
+        Assert.Equal(1555, heldOut.Length);
+        Assert.Equal(29547, File.ReadAllLines(Path.Combine(output, "train.txt")).Length);
+    }
+}
