@@ -61,16 +61,25 @@ public static class DataSources
 
     /// <summary>
     /// <c>spoken-digits</c> (the cached training split, made by espeak-ng on first use) or a folder holding audio files
-    /// (<c>*.wav</c>, or audio in another container, which <see cref="AudioFolder"/> refuses with its name).
+    /// (<c>*.wav</c>, or audio in another container, which <see cref="AudioFolder"/> refuses with its name) no fewer than
+    /// its images.
     /// </summary>
     public static bool IsAudio(string spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (spec.Equals(SpokenDigits.Name, StringComparison.OrdinalIgnoreCase))
             return true;
-        return Directory.Exists(spec)
-            && Directory.EnumerateFiles(spec, "*", SearchOption.AllDirectories).Take(10_000).Any(f => AudioFolder.IsAudioFile(f));
+        if (!Directory.Exists(spec))
+            return false;
+        // A stray clip in an image folder does not make it audio: the folder is audio when its audio files are at least
+        // as many as its images (the other kind of file is then refused by name when the folder is read).
+        var files = Directory.EnumerateFiles(spec, "*", SearchOption.AllDirectories).Take(10_000).ToList();
+        int audio = files.Count(AudioFolder.IsAudioFile);
+        return audio > 0 && audio >= files.Count(IsImageFile);
     }
+
+    private static bool IsImageFile(string path) =>
+        Path.GetExtension(path).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".bmp" or ".gif" or ".webp";
 
     /// <summary>
     /// Audio data at <paramref name="sampleRate"/> Hz, one-second clips: the spoken-digit training split (generated at that

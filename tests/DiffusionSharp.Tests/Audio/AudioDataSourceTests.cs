@@ -30,6 +30,11 @@ public sealed class AudioDataSourceTests : IDisposable
         Assert.True(DataSources.IsAudio(Path.Combine(_dir.Path, "wavs")));
         Assert.True(DataSources.IsAudio(Path.Combine(_dir.Path, "songs")));   // refused later, by name, not read as images
         Assert.False(DataSources.IsAudio(Path.Combine(_dir.Path, "texts")));
+        // An image folder with one stray clip stays an image folder.
+        File.WriteAllBytes(Sub("pictures", "cat", "a.png"), [0x89, 0x50]);
+        File.WriteAllBytes(Sub("pictures", "cat", "b.png"), [0x89, 0x50]);
+        WavFile.WritePcm16(Sub("pictures", "cat", "stray.wav"), WavFileTests.Sine(440, 8000, 800), 8000);
+        Assert.False(DataSources.IsAudio(Path.Combine(_dir.Path, "pictures")));
         Assert.False(DataSources.IsAudio("mnist"));
         Assert.False(DataSources.IsAudio("two-moons"));
         Assert.False(DataSources.IsAudio(Path.Combine(_dir.Path, "nowhere")));
