@@ -89,6 +89,7 @@ public sealed class BatchChunkingTests
     [InlineData(PredictionType.VPrediction, LossWeighting.Edm)]
     public void ChunkedBackwardGivesTheBatchLossGradientAndGeneratorState(PredictionType prediction, LossWeighting weighting)
     {
+        torch.random.manual_seed(7);   // the same weights every run: the float32 summation-order error depends on them
         using var model = new UNet2DModel(ModelPresets.Create("tiny", 16, 1, 10));
         model.train();
         using var loss = new DiffusionLoss(new NoiseSchedule(new NoiseScheduleOptions()), prediction, weighting);
@@ -116,7 +117,9 @@ public sealed class BatchChunkingTests
             double scale = Math.Max(expected[i].abs().max().item<float>(), 1e-6f);
             worst = Math.Max(worst, UNet2DParityTests.MaxAbs(actual[i], expected[i]) / scale);
         }
-        Assert.True(worst < 1e-4, $"chunked gradient differs by {worst:G3} (relative to each parameter's largest gradient)");
+        // Only the summation order differs: float32 noise, which for a parameter whose gradients nearly cancel reached
+        // 1.3e-4 of its largest gradient with unseeded weights (EDM weighting, one CI run). A chunk scaled or drawn wrongly is O(1).
+        Assert.True(worst < 5e-4, $"chunked gradient differs by {worst:G3} (relative to each parameter's largest gradient)");
         Assert.Contains(expected, e => e.abs().sum().item<float>() > 0);
     }
 
