@@ -80,38 +80,9 @@ public sealed class DigitClassifier : IDisposable
             // and a fixed count gives the same weights on every machine.
             set_num_threads(1);
             network.Initialise(options.Seed);
-            network.train();
-            using var optimizer = optim.Adam(network.parameters(), options.LearningRate);
-            long n = train.Count;
-            int batches = (int)((n + options.BatchSize - 1) / options.BatchSize);
-            long totalSteps = (long)batches * options.Epochs, step = 0;
             var watch = Stopwatch.StartNew();
-            for (int epoch = 0; epoch < options.Epochs; epoch++)
-            {
-                long[] order = SeededShuffle.Permutation(n, SeededShuffle.Mix(options.Seed, epoch));
-                var shifts = new SeededShuffle.SplitMix64(SeededShuffle.Mix(options.Seed, epoch, 0x7368696674));
-                double lossSum = 0;
-                for (int b = 0; b < batches; b++, step++)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    using var scope = NewDisposeScope();
-                    int start = b * options.BatchSize, size = (int)Math.Min(options.BatchSize, n - start);
-                    var idx = tensor(order.AsSpan(start, size).ToArray(), [size]);
-                    var x = Shift(train.Images.index_select(0, idx), options.MaxShift, ref shifts);
-                    var y = train.Labels.index_select(0, idx);
-                    // Half-cosine decay from the peak rate to 0 over all steps.
-                    double lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps));
-                    foreach (var group in optimizer.ParamGroups)
-                        group.LearningRate = lr;
-                    optimizer.zero_grad();
-                    var loss = nn.functional.cross_entropy(network.call(x), y);
-                    loss.backward();
-                    optimizer.step();
-                    lossSum += loss.item<float>() * size;
-                }
-                log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                    $"digit classifier epoch {epoch + 1}/{options.Epochs}: loss {lossSum / n:F4} ({watch.Elapsed.TotalSeconds:F0} s)"));
-            }
+            ClassifierTraining.Run(network, train.Images, train.Labels, options.Epochs, options.BatchSize, options.LearningRate, options.Seed,
+                (Tensor batch, ref SeededShuffle.SplitMix64 rng) => Shift(batch, options.MaxShift, ref rng), "digit classifier", watch, log, cancellationToken);
             return new DigitClassifier(network);
         }
         catch

@@ -95,36 +95,8 @@ public sealed class SpokenDigitClassifier : IDisposable
             var watch = Stopwatch.StartNew();
             using var inputs = classifier.Inputs(train.Samples).DetachFromDisposeScope();  // N × 64 × 101, computed once
             network.Initialise(options.Seed);
-            network.train();
-            using var optimizer = TorchSharp.torch.optim.Adam(network.parameters(), options.LearningRate);
-            long n = train.Count;
-            int batches = (int)((n + options.BatchSize - 1) / options.BatchSize);
-            long totalSteps = (long)batches * options.Epochs, step = 0;
-            for (int epoch = 0; epoch < options.Epochs; epoch++)
-            {
-                long[] order = SeededShuffle.Permutation(n, SeededShuffle.Mix(options.Seed, epoch));
-                var shifts = new SeededShuffle.SplitMix64(SeededShuffle.Mix(options.Seed, epoch, 0x7368696674));
-                double lossSum = 0;
-                for (int b = 0; b < batches; b++, step++)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    using var scope = NewDisposeScope();
-                    int start = b * options.BatchSize, size = (int)Math.Min(options.BatchSize, n - start);
-                    var idx = tensor(order.AsSpan(start, size).ToArray(), [size]);
-                    var x = Shift(inputs.index_select(0, idx), options.MaxShiftFrames, ref shifts);
-                    var y = train.Labels.index_select(0, idx);
-                    double lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / totalSteps));
-                    foreach (var group in optimizer.ParamGroups)
-                        group.LearningRate = lr;
-                    optimizer.zero_grad();
-                    var loss = nn.functional.cross_entropy(network.call(x), y);
-                    loss.backward();
-                    optimizer.step();
-                    lossSum += loss.item<float>() * size;
-                }
-                log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                    $"spoken-digit classifier epoch {epoch + 1}/{options.Epochs}: loss {lossSum / n:F4} ({watch.Elapsed.TotalSeconds:F0} s)"));
-            }
+            ClassifierTraining.Run(network, inputs, train.Labels, options.Epochs, options.BatchSize, options.LearningRate, options.Seed,
+                (Tensor batch, ref SeededShuffle.SplitMix64 rng) => Shift(batch, options.MaxShiftFrames, ref rng), "spoken-digit classifier", watch, log, cancellationToken);
             network.eval();
             classifier.TrainingSeconds = watch.Elapsed.TotalSeconds;
             return classifier;
