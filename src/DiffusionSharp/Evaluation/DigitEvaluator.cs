@@ -86,25 +86,9 @@ public sealed class DigitEvaluator : IDisposable
         using var scope = NewDisposeScope();
         var logits = Classifier.Logits(samples);
         var predicted = logits.argmax(1);
-        using var sampleStatistics = FeatureStatistics.FromFeatures(Classifier.Features(samples));
-        double fid = FrechetDistance.Compute(sampleStatistics, _testStatistics);
-
         using var floorSubset = _train.RandomSubset((int)n, seed);
-        using var floorStatistics = FeatureStatistics.FromFeatures(Classifier.Features(floorSubset.Images));
-        double floor = FrechetDistance.Compute(floorStatistics, _testStatistics);
-
-        var histogram = ClassCoverage.Histogram(predicted, _train.ClassNames.Count);
-        return new EvaluationReport(
-            FeatureSpace: FeatureSpaceDescription,
-            ClassifierTestAccuracy: ClassifierTestAccuracy,
-            SampleCount: (int)n,
-            TestCount: _testCount,
-            FidSamplesVsTest: fid,
-            FidFloorTrainVsTest: floor,
-            ClassNames: _train.ClassNames,
-            ClassHistogram: histogram,
-            KlFromUniform: ClassCoverage.KlFromUniform(histogram),
-            ConditionalAccuracy: requestedLabels is null ? null : ClassCoverage.ConditionalAccuracy(predicted, requestedLabels));
+        return EvaluationReport.FromFeatures(FeatureSpaceDescription, ClassifierTestAccuracy, _testStatistics, _testCount,
+            Classifier.Features(samples), Classifier.Features(floorSubset.Images), predicted, _train.ClassNames, requestedLabels);
     }
 
     /// <summary>Releases the classifier and the test statistics.</summary>

@@ -34,6 +34,41 @@ public sealed record EvaluationReport(
     double? ConditionalAccuracy,
     string? Caveat = null)
 {
+    /// <summary>
+    /// The report of a classifier-scored evaluation from its parts: classifier-FID of the samples' and of the real
+    /// floor subset's features against the reference statistics, and the class coverage of the predictions.
+    /// </summary>
+    /// <param name="featureSpace">What the features are.</param>
+    /// <param name="classifierAccuracy">The classifier's accuracy on the reference split.</param>
+    /// <param name="reference">Feature statistics of the reference split (test or held-out).</param>
+    /// <param name="referenceCount">Samples in the reference split.</param>
+    /// <param name="sampleFeatures">Features of the N samples.</param>
+    /// <param name="floorFeatures">Features of N real training samples (the real-data floor).</param>
+    /// <param name="predicted">The N predicted classes.</param>
+    /// <param name="classNames">The class names.</param>
+    /// <param name="requestedLabels">The N requested classes of class-conditional samples, or null.</param>
+    /// <param name="caveat">What the FID is not (null: <see cref="NotInceptionFid"/>).</param>
+    public static EvaluationReport FromFeatures(string featureSpace, double classifierAccuracy, FeatureStatistics reference, int referenceCount,
+        TorchSharp.torch.Tensor sampleFeatures, TorchSharp.torch.Tensor floorFeatures, TorchSharp.torch.Tensor predicted,
+        IReadOnlyList<string> classNames, TorchSharp.torch.Tensor? requestedLabels, string? caveat = null)
+    {
+        using var sampleStatistics = FeatureStatistics.FromFeatures(sampleFeatures);
+        using var floorStatistics = FeatureStatistics.FromFeatures(floorFeatures);
+        var histogram = ClassCoverage.Histogram(predicted, classNames.Count);
+        return new EvaluationReport(
+            FeatureSpace: featureSpace,
+            ClassifierTestAccuracy: classifierAccuracy,
+            SampleCount: (int)sampleFeatures.shape[0],
+            TestCount: referenceCount,
+            FidSamplesVsTest: FrechetDistance.Compute(sampleStatistics, reference),
+            FidFloorTrainVsTest: FrechetDistance.Compute(floorStatistics, reference),
+            ClassNames: classNames,
+            ClassHistogram: histogram,
+            KlFromUniform: ClassCoverage.KlFromUniform(histogram),
+            ConditionalAccuracy: requestedLabels is null ? null : ClassCoverage.ConditionalAccuracy(predicted, requestedLabels),
+            Caveat: caveat);
+    }
+
     /// <summary>The caveat every report carries.</summary>
     public const string NotInceptionFid =
         "This FID is computed in the feature space of the project's own MNIST classifier, not Inception-v3: it is NOT the Inception FID and cannot be compared with published FID values.";

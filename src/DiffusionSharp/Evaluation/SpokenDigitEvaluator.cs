@@ -115,27 +115,10 @@ public sealed class SpokenDigitEvaluator : IDisposable
         using var scope = NewDisposeScope();
         var clips = ToClassifierClips(samples, sampleRate);
         var predicted = Classifier.Predict(clips);
-        using var sampleStatistics = FeatureStatistics.FromFeatures(Classifier.Features(clips));
-        double fid = FrechetDistance.Compute(sampleStatistics, _heldOutStatistics);
-
         long[] subset = SeededShuffle.Permutation(_train.Count, seed).Take((int)n).ToArray();
         var floorClips = _train.Samples.index_select(0, tensor(subset));
-        using var floorStatistics = FeatureStatistics.FromFeatures(Classifier.Features(floorClips));
-        double floor = FrechetDistance.Compute(floorStatistics, _heldOutStatistics);
-
-        var histogram = ClassCoverage.Histogram(predicted, _train.ClassNames.Count);
-        return new EvaluationReport(
-            FeatureSpace: FeatureSpaceDescription,
-            ClassifierTestAccuracy: Classifier.HeldOutAccuracy ?? double.NaN,
-            SampleCount: (int)n,
-            TestCount: _heldOutCount,
-            FidSamplesVsTest: fid,
-            FidFloorTrainVsTest: floor,
-            ClassNames: _train.ClassNames,
-            ClassHistogram: histogram,
-            KlFromUniform: ClassCoverage.KlFromUniform(histogram),
-            ConditionalAccuracy: requestedLabels is null ? null : ClassCoverage.ConditionalAccuracy(predicted, requestedLabels),
-            Caveat: NotPublishedFid);
+        return EvaluationReport.FromFeatures(FeatureSpaceDescription, Classifier.HeldOutAccuracy ?? double.NaN, _heldOutStatistics, _heldOutCount,
+            Classifier.Features(clips), Classifier.Features(floorClips), predicted, _train.ClassNames, requestedLabels, NotPublishedFid);
     }
 
     /// <summary>Releases the classifier and the held-out statistics.</summary>
