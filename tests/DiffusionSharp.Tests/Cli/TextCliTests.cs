@@ -39,7 +39,7 @@ public sealed class TextCliTests : IDisposable
         var (ic, io) = CliRunner.Run("sample", "--model", model, "--count", "2", "--infill", "And God ____ light", "--span", "5", "--out", Temp("i"));
         Assert.True(ic == 0, io);
         foreach (string line in File.ReadAllLines(Path.Combine(Temp("i"), "samples.jsonl")))
-            Assert.Matches("^And God .{5} light$", JsonDocument.Parse(line).RootElement.GetProperty("text").GetString()!);
+            Assert.Matches("(?s)^And God .{5} light$", JsonDocument.Parse(line).RootElement.GetProperty("text").GetString()!);
 
         var (pc, po) = CliRunner.Run("sample", "--model", twin, "--count", "1", "--prompt", "In the", "--length", "12", "--out", Temp("p"));
         Assert.True(pc == 0, po);
