@@ -18,7 +18,7 @@ internal sealed class BenchArgs
     public static BenchArgs Parse(string[] args)
     {
         if (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal))
-            throw new ArgumentException("usage: diffusionsharp-bench train|sample|matmul|export|gcrace [--option value]…");
+            throw new ArgumentException("usage: diffusionsharp-bench train|sample|ort-sample|matmul|export|gcrace [--option value]…");
         var parsed = new BenchArgs(args[0]);
         for (int i = 1; i < args.Length; i++)
         {
@@ -41,6 +41,15 @@ internal sealed class BenchArgs
     {
         _used.Add(key);
         return _options.TryGetValue(key, out var v) ? v ?? throw new ArgumentException($"--{key} needs a value") : null;
+    }
+
+    /// <summary>Whether the valueless flag <c>--key</c> was given.</summary>
+    public bool Flag(string key)
+    {
+        _used.Add(key);
+        if (!_options.TryGetValue(key, out var v))
+            return false;
+        return v is null ? true : throw new ArgumentException($"--{key} takes no value, got '{v}'");
     }
 
     public int Int(string key, int fallback, int min = 0)

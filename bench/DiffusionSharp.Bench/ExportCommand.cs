@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using DiffusionSharp.IO;
+using DiffusionSharp.Onnx;
 using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
 using static TorchSharp.torch;
@@ -12,12 +13,14 @@ namespace DiffusionSharp.Bench;
 /// <c>check.safetensors</c> holding inputs and this library's outputs for <c>bench/run --check</c>: one forward pass
 /// (x, t, labels → y), and short DPM-Solver++ and DDIM rollouts from given x_T. The PyTorch reference loads the same
 /// weights, recomputes these from the same inputs and compares; the file's metadata carries the analytic FLOP count
-/// per sample so the reference can compare it with what its forward hooks count.
+/// per sample so the reference can compare it with what its forward hooks count. With <c>--onnx</c> it also writes
+/// <c>model.onnx</c> (<see cref="OnnxExporter"/>), which <c>ort-sample --onnx FILE</c> or an outside ONNX Runtime peer can run.
 /// </summary>
 internal static class ExportCommand
 {
     public const int CheckBatch = 4;
     public const int CheckSteps = 6;
+    public const string OnnxFileName = "model.onnx";
 
     public static int Run(BenchArgs args)
     {
@@ -25,10 +28,13 @@ internal static class ExportCommand
         if (dir.Length == 0)
             throw new ArgumentException("export needs --out DIR");
         int threads = BenchModel.ApplyThreads(args);
+        bool onnx = args.Flag("onnx");
         using var model = BenchModel.Open(args);
         args.RejectUnused();
         model.eval();
         model.SavePretrained(dir);
+        if (onnx)
+            OnnxExporter.Export(model, Path.Combine(dir, OnnxFileName));
 
         using var scope = NewDisposeScope();
         using var generator = new Generator(42);
@@ -70,6 +76,7 @@ internal static class ExportCommand
             ["threads"] = threads,
             ["params"] = model.ParameterCount,
             ["forward_flops_per_sample"] = flops.Total,
+            ["onnx"] = onnx ? Path.GetFullPath(Path.Combine(dir, OnnxFileName)) : null,
         });
         return 0;
     }

@@ -50,10 +50,14 @@ internal static class Measure
 
     public static JsonArray Array(IEnumerable<double> values) => new(values.Select(v => (JsonNode?)JsonValue.Create(Math.Round(v, 6))).ToArray());
 
-    /// <summary>Writes <paramref name="result"/> as one line on stdout (bench/run collects these lines).</summary>
+    /// <summary>
+    /// Writes <paramref name="result"/> as one line on stdout (bench/run collects these lines), with the peak RSS now
+    /// unless the mode measured it itself (<c>ort-sample</c> reads it before its correctness check).
+    /// </summary>
     public static void Emit(JsonObject result)
     {
-        result["peak_rss_mib"] = Math.Round(PeakRssMiB(), 1);
+        if (!result.ContainsKey("peak_rss_mib"))
+            result["peak_rss_mib"] = Math.Round(PeakRssMiB(), 1);
         Console.Out.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
         Console.Out.Flush();
     }

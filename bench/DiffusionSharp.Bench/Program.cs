@@ -11,10 +11,11 @@ try
     {
         "train" => TrainBenchmark.Run(parsed),
         "sample" => SampleBenchmark.Run(parsed),
+        "ort-sample" => OrtSampleBenchmark.Run(parsed),
         "matmul" => MatmulBenchmark.Run(parsed),
         "export" => ExportCommand.Run(parsed),
         "gcrace" => GcRaceBenchmark.Run(parsed),
-        _ => throw new ArgumentException($"unknown mode '{parsed.Mode}'; modes: train, sample, matmul, export, gcrace"),
+        _ => throw new ArgumentException($"unknown mode '{parsed.Mode}'; modes: train, sample, ort-sample, matmul, export, gcrace"),
     };
 }
 catch (ArgumentException e)

@@ -18,7 +18,7 @@ internal static class CliApp
             config.AddCommand<EvaluateCommand>("evaluate").WithDescription("Score a digit model: classifier-FID, class coverage, conditional accuracy.");
             config.AddCommand<InspectCommand>("inspect").WithDescription("Show a diffusers UNet2DModel folder: config, parameter count, tensors.");
             config.AddCommand<VerifyCommand>("verify").WithDescription("Run a UNet2DModel on a safetensors file's inputs and compare with its output.");
-            config.AddCommand<ExportCommand>("export").WithDescription("Write a UNet2DModel folder that diffusers' from_pretrained loads unchanged.");
+            config.AddCommand<ExportCommand>("export").WithDescription("Write a UNet2DModel folder that diffusers' from_pretrained loads unchanged, or (--format onnx) an ONNX file.");
             config.AddBranch("edit", edit =>
             {
                 edit.SetDescription("Edit with the σ-space sampler: img2img (SDEdit), inpaint (RePaint), invert (DDIM inversion), interpolate (slerp).");

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using DiffusionSharp.IO;
 using DiffusionSharp.Models;
 using DiffusionSharp.Models.Diffusers;
+using DiffusionSharp.Onnx;
 using DiffusionSharp.Runtime;
 using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
@@ -18,6 +19,7 @@ namespace DiffusionSharp.Cli.Commands;
 /// <c>UNet2DModel.from_pretrained(DIR)</c> reads <c>config.json</c> + weights at the top (with the source's
 /// <c>scheduler_config.json</c> and <c>diffusionsharp.json</c> beside them), and <c>DDPMPipeline.from_pretrained(DIR)</c>
 /// reads <c>model_index.json</c>, <c>unet/</c> and <c>scheduler/</c> (a DDPMScheduler over the model's training schedule).
+/// <c>--format onnx --out FILE</c> writes the U-Net (2-D or 1-D) as one ONNX file instead (<see cref="OnnxExporter"/>).
 /// </summary>
 internal sealed class ExportCommand : Command<ExportCommand.Settings>
 {
@@ -29,17 +31,31 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         [Description("Source folder (config.json + diffusion_pytorch_model.safetensors).")]
         public string Model { get; init; } = "";
 
-        [CommandOption("--out <DIR>")]
-        [Description("Destination folder (created if needed).")]
+        [CommandOption("--out <PATH>")]
+        [Description("Destination folder (created if needed); with --format onnx, the .onnx file.")]
         public string Out { get; init; } = "";
 
-        public override ValidationResult Validate() =>
-            string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Out) ? ValidationResult.Error("--model and --out are required") : ValidationResult.Success();
+        [CommandOption("--format <FORMAT>")]
+        [Description("diffusers (a from_pretrained folder, the default) or onnx (one ONNX opset-17 file).")]
+        public string Format { get; init; } = "diffusers";
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Out))
+                return ValidationResult.Error("--model and --out are required");
+            if (Format is not ("diffusers" or "onnx"))
+                return ValidationResult.Error($"--format: '{Format}' is not a format; use diffusers or onnx");
+            if (Format == "onnx" && Directory.Exists(Out))
+                return ValidationResult.Error($"--out: {Out} is a folder; --format onnx writes one file (e.g. {Path.Combine(Out, "model.onnx")})");
+            return ValidationResult.Success();
+        }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         TorchRuntime.EnsureLoaded();
+        if (settings.Format == "onnx")
+            return ExportOnnx(settings);
         if (DiffusersUNet1DConfig.IsUNet1DFolder(settings.Model))
             return ExportUNet1D(settings);
         using var source = DiffusionPipeline.Load(settings.Model);
@@ -68,6 +84,25 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         AnsiConsole.Console.WriteLine($"wrote {Path.Combine(settings.Out, DiffusersUNet2DConfig.FileName)}, "
             + $"{Path.Combine(settings.Out, DiffusersUNet2DCheckpoint.WeightsFileName)} ({model.ParameterCount} parameters), "
             + $"and the DDPMPipeline layout (model_index.json, unet/, scheduler/)");
+        return 0;
+    }
+
+    /// <summary>Any U-Net folder (2-D or 1-D) as one ONNX file; an option the exporter cannot express is a one-line error.</summary>
+    private static int ExportOnnx(Settings settings)
+    {
+        if (!Directory.Exists(settings.Model))
+            return CliErrors.Report($"--model: {settings.Model}: model folder not found");
+        using var source = DiffusionPipeline.Load(settings.Model);
+        try
+        {
+            OnnxExporter.Export(source.Model, settings.Out);
+        }
+        catch (NotSupportedException e)
+        {
+            return CliErrors.Report($"{settings.Model}: {e.Message}");
+        }
+        AnsiConsole.Console.WriteLine($"wrote {settings.Out} (ONNX opset {OnnxExporter.Opset}, {source.Model.ClassName}, "
+            + $"inputs {string.Join(", ", OnnxExporter.InputNames(source.Model))}; output {OnnxExporter.Output})");
         return 0;
     }
 
