@@ -163,6 +163,11 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
             throw new ArgumentException("this model has no class embedding: pass no class labels", nameof(classLabels));
         }
 
+        // At bf16 the residual stream between the layers is bfloat16, as under torch.autocast: each product then needs
+        // no casts of its activations, and norms and activations read and write half the bytes (their statistics and
+        // arithmetic still run in float32 inside libtorch's kernels). The output returns in the sample's dtype.
+        if (_ctx.Precision == ComputePrecision.BFloat16 && x.dtype == ScalarType.Float32)
+            x = x.to(ScalarType.BFloat16);
         var h = Ops.Conv2d(_ctx, _convIn, x, 1, 1);
         _ctx.Emit("conv_in", h);
         var skips = new List<Tensor> { h };
@@ -185,7 +190,7 @@ public sealed class UNet2DModel : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
         _ctx.Emit("conv_norm_out", h);
         h = _convAct.call(h);
         _ctx.Emit("conv_act", h);
-        h = Ops.Conv2d(_ctx, _convOut, h, 1, 1);
+        h = Ops.Conv2d(_ctx, _convOut, h, 1, 1).to(sample.dtype);
         _ctx.Emit("conv_out", h);
         if (Config.TimeEmbeddingType == TimeEmbeddingType.Fourier)
             h = h / t.to(h.dtype).reshape(batch, 1, 1, 1);   // the network predicts σ·ε; divide by σ

@@ -83,7 +83,7 @@ internal sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
 
         Tensor? t = null;
         if (_timeEmbProj is not null && temb is not null)
-            t = Ops.Linear(_ctx, _timeEmbProj, Ops.Activation(_act, temb)).unsqueeze(-1).unsqueeze(-1);
+            t = Ops.Linear(_ctx, _timeEmbProj, Ops.Activation(_act, temb)).to(h.dtype).unsqueeze(-1).unsqueeze(-1);   // the stream's dtype (bf16 in the bf16 stream)
         if (_timeScaleShift == ResnetTimeScaleShift.ScaleShift)
         {
             if (t is null)
