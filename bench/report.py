@@ -10,7 +10,9 @@ Figures (BENCHMARKS.md defines them in words):
   RSS     the largest VmHWM among that figure's processes
   GFLOP/s analytic FLOPs of the work / median time; "% peak" is against the best fp32 (or bf16) matmul rate
           measured by either implementation on this machine in this run
-The last line is machine-readable: train_ratio=… sample_ratio=… rss_ratio=… (ours / PyTorch).
+The last line is machine-readable: train_ratio=… sample_ratio=… rss_ratio=… (ours / PyTorch), ort_sample_ratio=…
+(ours at its fastest precision, bf16, / ONNX Runtime fp32, geometric mean of DPM-Solver++ and DDIM; ort_sample_ratio_fp32=…
+the same with ours in fp32) and bf16_train_speedup=… (ours fp32 / ours bf16 training step).
 """
 import json
 import math
@@ -41,7 +43,7 @@ def key(r):
 
 
 # The default configuration of each implementation: what a user gets without flags.
-DEFAULT = {"ours": ("fp32", "tuned", "auto"), "torch": ("fp32", "-", "whole")}
+DEFAULT = {"ours": ("fp32", "tuned", "auto"), "torch": ("fp32", "-", "whole"), "onnxruntime": ("fp32", "tuned", "auto")}
 
 
 def default_key(impl, mode, sampler=""):
@@ -168,13 +170,43 @@ def main(path):
             print(f"| {'ours' if k[0] == 'ours' else 'PyTorch'} | {what} | {setting} | {fmt_s(f['median'], f.get('approx', False))} | "
                   f"{fmt_ratio(f['median'], base['median']) if base else '—'} | {fmt_ratio(f['median'], ref['median']) if ref else '—'} | {f['rss']:.0f} MiB |")
 
+    # ---- the second peer (ONNX Runtime on the exported network, same sampler loop) and bf16 against fp32
+    ort = {}
+    extra = []
+    for sampler, label in (("dpm++", "DPM-Solver++(2M)"), ("ddim", "DDIM")):
+        fo = figure(default_key("ours", "sample", sampler))
+        bo = figure(("ours", "sample", sampler, "bf16", "tuned", "auto"))
+        so = figure(default_key("onnxruntime", "sample", sampler))
+        if so and fo and bo:
+            ort[sampler] = (bo["median"] / so["median"], fo["median"] / so["median"])
+            extra.append(f"| sample, {label} {so['target']} steps | {fmt_s(fo['median'], fo['approx'])} | {fmt_s(bo['median'], bo['approx'])} "
+                         f"({pct(bo['gflops'], 'bf16')} GFLOP/s) | {fmt_s(so['median'], so['approx'])} ({pct(so['gflops'], 'fp32')} GFLOP/s) | "
+                         f"{ort[sampler][1]:.2f} | {ort[sampler][0]:.2f} | {fo['rss']:.0f} / {bo['rss']:.0f} / {so['rss']:.0f} MiB |")
+    train_b = figure(("ours", "train", "", "bf16", "tuned", "auto"))
+    bf16_speedup = train_o["median"] / train_b["median"] if train_o and train_b else None
+    if extra or train_b:
+        print()
+        print("Second peer and bf16 (same run): ONNX Runtime 1.31 (CPU provider, all graph optimisations, same threads) runs")
+        print("the same exported network (opset 17) inside the same sampler loop; ratios < 1: ours is faster.")
+        print()
+        print("| figure | ours fp32 | ours bf16 | ONNX Runtime fp32 | fp32 / ORT | bf16 / ORT | peak RSS |")
+        print("|---|---|---|---|---|---|---|")
+        for line in extra:
+            print(line)
+        if train_b:
+            print(f"| training step, batch {groups[('ours', 'train', '', 'bf16', 'tuned', 'auto')][0]['batch']} | {fmt_s(train_o['median'])} | "
+                  f"{fmt_s(train_b['median'])} ({pct(train_b['gflops'], 'bf16')} GFLOP/s) | — | — | — | "
+                  f"{train_o['rss']:.0f} / {train_b['rss']:.0f} MiB |")
+
     if soak:
         report_soak(soak, last_line=False)
 
     print()
     sample_ratio = math.sqrt(ratios["dpm++"] * ratios["ddim"]) if "dpm++" in ratios and "ddim" in ratios else float("nan")
     fmt = lambda v: f"{v:.3f}" if v is not None and math.isfinite(v) else "nan"
-    print(f"train_ratio={fmt(ratios.get('train'))} sample_ratio={fmt(sample_ratio)} rss_ratio={fmt(rss_ratio)}")
+    geo = lambda i: math.sqrt(ort["dpm++"][i] * ort["ddim"][i]) if "dpm++" in ort and "ddim" in ort else float("nan")
+    print(f"train_ratio={fmt(ratios.get('train'))} sample_ratio={fmt(sample_ratio)} rss_ratio={fmt(rss_ratio)} "
+          f"ort_sample_ratio={fmt(geo(0))} bf16_train_speedup={fmt(bf16_speedup)} ort_sample_ratio_fp32={fmt(geo(1))}")
 
 
 def report_soak(runs, last_line=True):
