@@ -15,6 +15,7 @@ internal static class CliApp
             config.SetApplicationName("diffuse");
             config.AddCommand<SampleCommand>("sample").WithDescription("Draw samples (and the denoising trajectory) from a model; the embedded MNIST model by default.");
             config.AddCommand<TrainCommand>("train").WithDescription("Train a diffusion U-Net on MNIST, an image folder or CIFAR-10.");
+            config.AddCommand<CompareCommand>("compare").WithDescription("Diffusion vs VAE vs GANs on MNIST: same digits, budget and evaluator; writes report.md, figures and samples.");
             config.AddCommand<EvaluateCommand>("evaluate").WithDescription("Score a digit model: classifier-FID, class coverage, conditional accuracy.");
             config.AddCommand<InspectCommand>("inspect").WithDescription("Show a diffusers UNet2DModel folder: config, parameter count, tensors.");
             config.AddCommand<VerifyCommand>("verify").WithDescription("Run a UNet2DModel on a safetensors file's inputs and compare with its output.");

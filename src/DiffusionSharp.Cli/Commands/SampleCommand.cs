@@ -82,6 +82,8 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
     {
         if (TextSamples.IsTextModel(settings.ModelDirectory))
             return TextSamples.Run(settings, cancellationToken);
+        if (Compare.OnePassSampling.IsOnePassModel(settings.ModelDirectory))
+            return OnePassSamples.Run(settings);
         var watch = Stopwatch.StartNew();
         using var pipeline = settings.LoadPipeline();
         int count = settings.Count ?? 100;

@@ -8,7 +8,7 @@ namespace DiffusionSharp.Training;
 /// <summary>
 /// Reopens a saved model folder as an <see cref="ITrainableModel"/> by the <c>_class_name</c> of its <c>config.json</c>:
 /// the one place that maps class names to model types, so checkpoints, EMA and resume work for every registered model.
-/// <c>UNet2DModel</c>, <c>UNet1DModel</c>, <c>MlpDenoiser</c> and <c>TextTransformer</c> are registered; other models call <see cref="Register"/> once (e.g. in a static constructor).
+/// <c>UNet2DModel</c>, <c>UNet1DModel</c>, <c>MlpDenoiser</c>, <c>TextTransformer</c>, <c>GanModel</c> and <c>VaeModel</c> are registered; other models call <see cref="Register"/> once (e.g. in a static constructor).
 /// </summary>
 public static class TrainableModels
 {
@@ -18,6 +18,8 @@ public static class TrainableModels
         [DiffusersUNet1DConfig.ClassName] = dir => UNet1DModel.FromPretrained(dir),
         [MlpDenoiserConfig.ClassName] = dir => MlpDenoiser.FromPretrained(dir),
         [Text.TextTransformerConfig.ModelClassName] = dir => Text.TextTransformer.Load(dir),
+        [Compare.GanConfig.ClassName] = dir => Compare.GanModel.FromPretrained(dir),
+        [Compare.VaeConfig.ClassName] = dir => Compare.VaeModel.FromPretrained(dir),
     };
 
     /// <summary>The registered class names.</summary>

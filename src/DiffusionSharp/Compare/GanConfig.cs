@@ -1,0 +1,99 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace DiffusionSharp.Compare;
+
+/// <summary>The two GAN variants of the comparison.</summary>
+public static class GanVariants
+{
+    /// <summary>DCGAN (Radford et al. 2016) with the non-saturating loss of Goodfellow et al. 2014.</summary>
+    public const string Dcgan = "dcgan";
+
+    /// <summary>The hinge loss (Lim &amp; Ye 2017) with a spectrally normalised discriminator (Miyato et al. 2018).</summary>
+    public const string HingeSpectralNorm = "hinge-sn";
+
+    /// <summary>Both names.</summary>
+    public static IReadOnlyList<string> All { get; } = [Dcgan, HingeSpectralNorm];
+}
+
+/// <summary>
+/// The architecture of <see cref="GanModel"/>, written to <c>config.json</c> (<c>"_class_name": "GanModel"</c>, snake_case keys).
+/// </summary>
+public sealed record GanConfig
+{
+    /// <summary>The value of <c>_class_name</c>.</summary>
+    public const string ClassName = "GanModel";
+
+    /// <summary><see cref="GanVariants.Dcgan"/> or <see cref="GanVariants.HingeSpectralNorm"/>.</summary>
+    public string Variant { get; init; } = GanVariants.Dcgan;
+
+    /// <summary>Dimension of z ~ N(0, I).</summary>
+    public int LatentDim { get; init; } = 64;
+
+    /// <summary>Channels of the generator's last hidden layer (×2 and ×4 below it).</summary>
+    public int GeneratorWidth { get; init; } = 48;
+
+    /// <summary>Channels of the discriminator's first layer (×2 and ×4 after its two stride-2 convolutions).</summary>
+    public int DiscriminatorWidth { get; init; } = 64;
+
+    /// <summary>Classes (0: unconditional). The generator concatenates a label embedding to z; the discriminator adds a projection term (Miyato &amp; Koyama 2018).</summary>
+    public int NumClasses { get; init; }
+
+    /// <summary>Width of the generator's label embedding.</summary>
+    public int LabelEmbedDim { get; init; } = 32;
+
+    /// <summary>Image side (a multiple of 4; 28 for MNIST). Images have one channel.</summary>
+    public int ImageSize { get; init; } = 28;
+
+    /// <summary>GroupNorm groups of the generator (each width must divide by it).</summary>
+    public int NormGroups { get; init; } = 8;
+
+    /// <summary>Whether the discriminator is spectrally normalised (the hinge-sn variant).</summary>
+    public bool SpectralNorm => Variant == GanVariants.HingeSpectralNorm;
+
+    /// <summary>Checks every value; the message names the key.</summary>
+    public void Validate()
+    {
+        if (!GanVariants.All.Contains(Variant))
+            throw new ArgumentException($"variant '{Variant}' is unknown; allowed: {string.Join(", ", GanVariants.All)}");
+        Check(LatentDim is >= 1 and <= 4096, "latent_dim", LatentDim);
+        Check(GeneratorWidth >= 1 && GeneratorWidth % NormGroups == 0, "generator_width", GeneratorWidth);
+        Check(DiscriminatorWidth is >= 1 and <= 4096, "discriminator_width", DiscriminatorWidth);
+        Check(NumClasses is >= 0 and <= 10_000, "num_classes", NumClasses);
+        Check(LabelEmbedDim is >= 1 and <= 4096, "label_embed_dim", LabelEmbedDim);
+        Check(ImageSize >= 4 && ImageSize % 4 == 0, "image_size", ImageSize);
+        Check(NormGroups >= 1, "norm_groups", NormGroups);
+    }
+
+    internal static void Check(bool ok, string key, int value)
+    {
+        if (!ok)
+            throw new ArgumentException($"config key {key} = {value} is out of range");
+    }
+
+    /// <summary>The config as JSON with its <c>_class_name</c>.</summary>
+    public string ToJson()
+    {
+        var node = JsonSerializer.SerializeToNode(this, OnePassSampling.ConfigJson)!.AsObject();
+        node.Remove("spectral_norm");
+        var o = new JsonObject { ["_class_name"] = ClassName };
+        foreach (var (k, v) in node)
+            o[k] = v?.DeepClone();
+        return o.ToJsonString(OnePassSampling.ConfigJson) + "\n";
+    }
+
+    /// <summary>Reads a config written by <see cref="ToJson"/>; <paramref name="path"/> names the file in errors.</summary>
+    public static GanConfig Parse(string json, string path)
+    {
+        try
+        {
+            var config = JsonSerializer.Deserialize<GanConfig>(json, OnePassSampling.ConfigJson) ?? throw new InvalidDataException($"{path}: empty");
+            config.Validate();
+            return config;
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,208 @@
+using DiffusionSharp.Models;
+using DiffusionSharp.Models.Layers;
+using DiffusionSharp.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace DiffusionSharp.Compare;
+
+/// <summary>
+/// The GAN generator: DCGAN's layout (Radford et al. 2016, §3 and Fig. 1) at MNIST size. z (+ label embedding) →
+/// linear → [4w, s/4, s/4] → GroupNorm, ReLU → two <see cref="UpBlock"/>s (4w → 2w → w) → 3×3 conv → tanh.
+/// </summary>
+internal sealed class GanGenerator : nn.Module<Tensor, Tensor?, Tensor>
+{
+    private readonly Embedding? label_embedding;
+    private readonly LinearLayer project;
+    private readonly GroupNorm project_norm;
+    private readonly ModuleList<UpBlock> up;
+    private readonly ConvLayer conv_out;
+    private readonly GanConfig _config;
+
+    public GanGenerator(LayerContext ctx, GanConfig config) : base(nameof(GanGenerator))
+    {
+        _config = config;
+        long w = config.GeneratorWidth, s = config.ImageSize / 4;
+        long input = config.LatentDim + (config.NumClasses > 0 ? config.LabelEmbedDim : 0);
+        if (config.NumClasses > 0)
+            label_embedding = nn.Embedding(config.NumClasses, config.LabelEmbedDim);
+        project = new LinearLayer(ctx, input, 4 * w * s * s, spectralNorm: false, seed: 0);
+        project_norm = Ops.NewGroupNorm(config.NormGroups, 4 * w, 1e-5);
+        up = new ModuleList<UpBlock>(new UpBlock(ctx, 4 * w, 2 * w, config.NormGroups), new UpBlock(ctx, 2 * w, w, config.NormGroups));
+        conv_out = new ConvLayer(ctx, w, 1, 3, 1, spectralNorm: false, seed: 0);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor z, Tensor? labels)
+    {
+        using var scope = NewDisposeScope();
+        long s = _config.ImageSize / 4;
+        var input = label_embedding is null ? z : cat([z, label_embedding.call(Labels.Check(labels, z.shape[0], _config.NumClasses))], 1);
+        var h = project.call(input).reshape(z.shape[0], 4 * _config.GeneratorWidth, s, s);
+        h = F.relu(Ops.GroupNorm(project_norm, _config.NormGroups, 1e-5, h));
+        foreach (var block in up)
+            h = block.call(h);
+        return tanh(conv_out.call(h)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// The discriminator: DCGAN's all-convolutional stack (3×3 conv w, stride-2 convs to 2w and 4w, LeakyReLU 0.2, no
+/// pooling) with a linear read-out, plus for a conditional model the projection term ⟨embed(y), Σ_spatial h⟩ of
+/// Miyato &amp; Koyama 2018 (eq. 3). Every weight is spectrally normalised in the hinge-sn variant.
+/// </summary>
+internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
+{
+    private readonly ModuleList<ConvLayer> convs;
+    private readonly LinearLayer read_out;
+    private readonly Embedding? projection;
+    private readonly SpectralNorm? projection_sn;
+    private readonly GanConfig _config;
+
+    public GanDiscriminator(LayerContext ctx, GanConfig config) : base(nameof(GanDiscriminator))
+    {
+        _config = config;
+        long w = config.DiscriminatorWidth, s = config.ImageSize / 4;
+        bool sn = config.SpectralNorm;
+        convs = new ModuleList<ConvLayer>(
+            new ConvLayer(ctx, 1, w, 3, 1, sn, seed: 101),
+            new ConvLayer(ctx, w, 2 * w, 3, 2, sn, seed: 102),
+            new ConvLayer(ctx, 2 * w, 4 * w, 3, 2, sn, seed: 103));
+        read_out = new LinearLayer(ctx, 4 * w * s * s, 1, sn, seed: 104);
+        if (config.NumClasses > 0)
+        {
+            projection = nn.Embedding(config.NumClasses, 4 * w);
+            if (sn)
+                projection_sn = new SpectralNorm(config.NumClasses, seed: 105);
+        }
+        RegisterComponents();
+    }
+
+    /// <summary>D(x, y), one logit per image [N].</summary>
+    public override Tensor forward(Tensor x, Tensor? labels)
+    {
+        using var scope = NewDisposeScope();
+        var h = x;
+        foreach (var conv in convs)
+            h = F.leaky_relu(conv.call(h), 0.2);
+        var logit = read_out.call(h.flatten(1)).squeeze(1);
+        if (projection is not null)
+        {
+            var table = projection_sn is null ? projection.weight! : projection_sn.Normalize(projection.weight!);
+            var e = table.index_select(0, Labels.Check(labels, x.shape[0], _config.NumClasses));
+            logit = logit + (e * h.sum([2, 3])).sum(1);
+        }
+        return logit.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Checks class labels at the models' boundary.</summary>
+internal static class Labels
+{
+    public static Tensor Check(Tensor? labels, long batch, int classes)
+    {
+        if (labels is null || labels.dim() != 1 || labels.shape[0] != batch || labels.is_floating_point())
+            throw new ArgumentException($"a conditional model needs [{batch}] integer class labels", nameof(labels));
+        return labels.to(ScalarType.Int64);
+    }
+}
+
+/// <summary>
+/// A GAN as one trainable model: the generator G and the discriminator D as submodules (<c>generator.*</c>,
+/// <c>discriminator.*</c>), one folder, one EMA, one checkpoint; <see cref="AdversarialLoss"/> trains D and G as two
+/// optimizer stages. Sampling uses G only.
+/// </summary>
+public sealed class GanModel : nn.Module, IOnePassImageModel
+{
+    private readonly GanGenerator generator;
+    private readonly GanDiscriminator discriminator;
+    private readonly LayerContext _ctx = new();
+
+    /// <summary>A freshly initialised GAN (PyTorch's default init; GroupNorm weight 1, bias 0).</summary>
+    public GanModel(GanConfig config) : base(nameof(GanModel))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        generator = new GanGenerator(_ctx, config);
+        discriminator = new GanDiscriminator(_ctx, config);
+        RegisterComponents();
+    }
+
+    /// <summary>The architecture.</summary>
+    public GanConfig Config { get; }
+
+    /// <summary>G's parameters (the generator stage).</summary>
+    public IReadOnlyList<Parameter> GeneratorParameters => generator.parameters().ToArray();
+
+    /// <summary>D's parameters (the discriminator stage).</summary>
+    public IReadOnlyList<Parameter> DiscriminatorParameters => discriminator.parameters().ToArray();
+
+    /// <summary>Parameters of G, the network that draws samples.</summary>
+    public long GeneratorParameterCount => generator.parameters().Sum(p => p.numel());
+
+    /// <inheritdoc/>
+    public int NumClasses => Config.NumClasses;
+
+    /// <inheritdoc/>
+    public int LatentDimension => Config.LatentDim;
+
+    /// <inheritdoc/>
+    public Tensor Decode(Tensor z, Tensor? labels) => generator.call(z, labels);
+
+    /// <summary>D's logits [N] for images [N, 1, H, W].</summary>
+    public Tensor Discriminate(Tensor x, Tensor? labels) => discriminator.call(x, labels);
+
+    /// <inheritdoc/>
+    nn.Module ITrainableModel.Module => this;
+
+    /// <inheritdoc/>
+    public string ClassName => GanConfig.ClassName;
+
+    /// <inheritdoc/>
+    public long ParameterCount => parameters().Sum(p => p.numel());
+
+    /// <summary>Always <see cref="ComputePrecision.Full"/>: bf16 is refused for the GAN.</summary>
+    /// <remarks>Each layer passes the float64 gradient check in bf16, but the whole networks, which chain four or five bf16
+    /// products through ReLU/LeakyReLU gates into a few outputs, measured 0.1–0.2 (max-normalised) off float64, beyond any
+    /// tolerance we would call a check; the comparison trains every model in float32.</remarks>
+    public ComputePrecision Precision
+    {
+        get => _ctx.Precision;
+        set => _ctx.Precision = value == ComputePrecision.Full ? value
+            : throw new NotSupportedException("precision bf16 is not supported for the GAN models (their bf16 gradients are 10-20 % off float64); use fp32");
+    }
+
+    /// <inheritdoc/>
+    public long? NullClassLabel => null;
+
+    /// <inheritdoc/>
+    public string ConfigJson() => Config.ToJson();
+
+    /// <inheritdoc/>
+    public void SavePretrained(string directory) => ModelFolder.Save(this, Config.ToJson(), directory);
+
+    /// <inheritdoc/>
+    /// <remarks>The largest activation of an image is D's first feature map, w × H × W floats (several alive at once).</remarks>
+    public int ChunkSizeFor(long batch, IReadOnlyList<long> sampleShape) =>
+        BatchChunking.ChunkSize(batch, 4L * Math.Max(Config.DiscriminatorWidth, Config.GeneratorWidth) * Config.ImageSize * Config.ImageSize);
+
+    /// <summary>Loads a folder written by <see cref="SavePretrained"/>.</summary>
+    public static GanModel FromPretrained(string directory)
+    {
+        var config = GanConfig.Parse(ModelFolder.ReadConfig(directory), Path.Combine(directory, ModelFolder.ConfigFileName));
+        var model = new GanModel(config);
+        try
+        {
+            ModelFolder.LoadInto(model, directory);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+}

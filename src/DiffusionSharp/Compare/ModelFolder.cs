@@ -1,0 +1,72 @@
+using DiffusionSharp.IO;
+using static TorchSharp.torch;
+
+namespace DiffusionSharp.Compare;
+
+/// <summary>
+/// The model-folder format shared by the GAN and the VAE, the same as the project's other models: <c>config.json</c>
+/// (with <c>_class_name</c>) and <c>model.safetensors</c> (every parameter and persistent buffer under its state-dict
+/// key, metadata <c>{"format": "pt"}</c>), each written atomically.
+/// </summary>
+internal static class ModelFolder
+{
+    public const string ConfigFileName = "config.json";
+    public const string WeightsFileName = "model.safetensors";
+
+    /// <summary>Writes <paramref name="module"/>'s state dict and <paramref name="configJson"/> into <paramref name="directory"/>.</summary>
+    public static void Save(nn.Module module, string configJson, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        Directory.CreateDirectory(directory);
+        using (var scope = NewDisposeScope())
+        {
+            var tensors = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().to(ScalarType.Float32), StringComparer.Ordinal);
+            SafeTensors.Save(Path.Combine(directory, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        }
+        AtomicFile.WriteAllText(Path.Combine(directory, ConfigFileName), configJson);
+    }
+
+    /// <summary>The text of a folder's <c>config.json</c>, or a one-line error naming the file.</summary>
+    public static string ReadConfig(string directory)
+    {
+        string path = Path.Combine(directory, ConfigFileName);
+        if (!File.Exists(path))
+            throw new InvalidDataException($"{path}: not found (a model folder holds {ConfigFileName} and {WeightsFileName})");
+        if (new FileInfo(path).Length > 1 << 20)
+            throw new InvalidDataException($"{path}: too large for a config (limit 1 MiB)");
+        return File.ReadAllText(path);
+    }
+
+    /// <summary>Copies the folder's weights into <paramref name="module"/>, checking every name and shape first.</summary>
+    /// <exception cref="InvalidDataException">A tensor is missing, unexpected or misshapen; the message names the file and key.</exception>
+    public static void LoadInto(nn.Module module, string directory)
+    {
+        string path = Path.Combine(directory, WeightsFileName);
+        if (!File.Exists(path))
+            throw new InvalidDataException($"{path}: not found");
+        var (infos, _, _) = SafeTensors.ReadHeader(path);
+        var target = module.state_dict();
+        foreach (var info in infos)
+        {
+            if (!target.TryGetValue(info.Name, out var t))
+                throw new InvalidDataException($"{path}: unexpected tensor '{info.Name}' for this config");
+            if (!info.Shape.SequenceEqual(t.shape))
+                throw new InvalidDataException($"{path}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}], the config needs [{string.Join(", ", t.shape)}]");
+        }
+        var missing = target.Keys.Except(infos.Select(i => i.Name), StringComparer.Ordinal).FirstOrDefault();
+        if (missing is not null)
+            throw new InvalidDataException($"{path}: missing tensor '{missing}'");
+        var loaded = SafeTensors.Load(path);
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var (name, tensor) in loaded)
+                target[name].copy_(tensor);
+        }
+        finally
+        {
+            foreach (var t in loaded.Values)
+                t.Dispose();
+        }
+    }
+}
