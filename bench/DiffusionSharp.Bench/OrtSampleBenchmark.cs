@@ -20,19 +20,13 @@ internal static class OrtSampleBenchmark
 {
     public static int Run(BenchArgs args)
     {
-        string samplerName = args.String("sampler", "dpm++");
-        int steps = args.Int("steps", 20, min: 1);
-        int count = args.Int("count", 64, min: 1);
-        int repeats = args.Int("repeats", 1, min: 1);
-        int warmupSteps = args.Int("warmup-steps", 2);
-        double guidance = args.Double("guidance", 1.0);
+        var o = SampleBenchmark.SampleOptions.Read(args);
         string? onnxFile = args.OptionalString("onnx");
         int threads = BenchModel.ApplyThreads(args);
         using var model = BenchModel.Open(args);
         if (args.String("precision", "fp32") != "fp32")
             throw new ArgumentException("ort-sample runs the float32 export: --precision must be fp32");
-        int callsPerStep = guidance == 1.0 ? 1 : 2;
-        var (chunk, chunkAuto) = BenchModel.Chunk(model, args, (long)count * callsPerStep);
+        var (chunk, chunkAuto) = BenchModel.Chunk(model, args, (long)o.Count * o.CallsPerStep);
         model.ChunkSize = chunk;
         args.RejectUnused();
         model.eval();
@@ -42,69 +36,33 @@ internal static class OrtSampleBenchmark
         onnx ??= File.Exists(onnxFile) ? File.ReadAllBytes(onnxFile!) : throw new ArgumentException($"--onnx: {onnxFile} not found");
         using var ort = new OrtNetwork(onnx, classConditional: true, threads, chunk);
 
-        var kind = SchedulerFactory.ParseKind(samplerName);
-        var scheduler = SampleBenchmark.CreateScheduler(kind);
+        var scheduler = SampleBenchmark.CreateScheduler(o.Kind);
+        var checkScheduler = SampleBenchmark.CreateScheduler(o.Kind);   // a fresh one for the check: schedulers keep state
         try
         {
-            long nullClass = model.Config.NumClassEmbeds!.Value - 1;
-            IDiffusionNetwork Guided(IDiffusionNetwork n) => guidance == 1.0 ? n : new ClassifierFreeGuidance(n, guidance, nullClass);
-            var sampler = new DiffusionSampler(scheduler, Guided(ort));
-            long[] seeds = Enumerable.Range(0, count).Select(i => (long)i).ToArray();
-            using var labels = tensor(Enumerable.Range(0, count).Select(i => (long)(i % BenchModel.Classes)).ToArray());
-            long[] shape = [model.Config.InChannels, BenchModel.ImageSize, BenchModel.ImageSize];
-
-            if (warmupSteps > 0)
-                sampler.Sample(seeds, shape, warmupSteps, labels).Dispose();
-            var times = new List<double>();
-            double mean = double.NaN;
-            Tensor? last = null;
-            for (int r = 0; r < repeats; r++)
-            {
-                last?.Dispose();
-                Tensor? images = null;
-                times.Add(Measure.Seconds(() => images = sampler.Sample(seeds, shape, steps, labels)));
-                mean = images!.mean().item<float>();
-                last = images;
-            }
+            var (times, mean, last) = SampleBenchmark.TimeRollouts(new DiffusionSampler(scheduler, o.Guided(ort, model)), o, model);
             double peakRss = Measure.PeakRssMiB();
 
-            // The check: our network through the same scheduler from the same x_T (a fresh scheduler: it keeps state).
-            var checkScheduler = SampleBenchmark.CreateScheduler(kind);
+            // The check: our network through the same scheduler from the same x_T.
             double maxAbsDiff;
-            using (var ours = new DiffusionSampler(checkScheduler, Guided(model)).Sample(seeds, shape, steps, labels))
-                maxAbsDiff = (ours - last!).abs().max().item<float>();
-            (checkScheduler as IDisposable)?.Dispose();
-            last!.Dispose();
+            var (seeds, labels, shape) = SampleBenchmark.Inputs(o, model);
+            using (labels)
+            using (var ours = new DiffusionSampler(checkScheduler, o.Guided(model, model)).Sample(seeds, shape, o.Steps, labels))
+                maxAbsDiff = (ours - last).abs().max().item<float>();
+            last.Dispose();
 
-            var flops = UNetFlops.Forward(model.Config, count * callsPerStep, BenchModel.ImageSize, BenchModel.ImageSize);
-            double median = Measure.Median(times);
-            Measure.Emit(new JsonObject
-            {
-                ["impl"] = "onnxruntime",
-                ["runtime"] = "onnxruntime",
-                ["mode"] = "sample",
-                ["sampler"] = SchedulerFactory.CliName(kind),
-                ["steps"] = steps,
-                ["count"] = count,
-                ["guidance"] = guidance,
-                ["precision"] = "fp32",
-                ["chunk"] = chunk,
-                ["chunk_auto"] = chunkAuto,
-                ["threads"] = threads,
-                ["malloc"] = Runtime.NativeAllocator.Configured ? "tuned" : "default",
-                ["times"] = Measure.Array(times),
-                ["median"] = Math.Round(median, 6),
-                ["gflops"] = Math.Round(flops.Total * steps / median / 1e9, 2),
-                ["image_mean"] = Math.Round(mean, 5),
-                ["onnx_opset"] = OnnxExporter.Opset,
-                ["export_s"] = Math.Round(exportSeconds, 3),
-                ["max_abs_diff_vs_ours"] = maxAbsDiff,
-                ["peak_rss_mib"] = Math.Round(peakRss, 1),
-            });
+            var result = SampleBenchmark.Result("onnxruntime", o, model, "fp32", chunk, chunkAuto, threads, times, mean);
+            result["runtime"] = "onnxruntime";
+            result["onnx_opset"] = OnnxExporter.Opset;
+            result["export_s"] = Math.Round(exportSeconds, 3);
+            result["max_abs_diff_vs_ours"] = maxAbsDiff;
+            result["peak_rss_mib"] = Math.Round(peakRss, 1);
+            Measure.Emit(result);
         }
         finally
         {
             (scheduler as IDisposable)?.Dispose();
+            (checkScheduler as IDisposable)?.Dispose();
         }
         return 0;
     }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using DiffusionSharp.Denoisers;
+using DiffusionSharp.Models;
 using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
 using DiffusionSharp.Schedules;
@@ -17,69 +18,98 @@ internal static class SampleBenchmark
 {
     public static int Run(BenchArgs args)
     {
-        string samplerName = args.String("sampler", "dpm++");
-        int steps = args.Int("steps", 20, min: 1);
-        int count = args.Int("count", 64, min: 1);
-        int repeats = args.Int("repeats", 1, min: 1);
-        int warmupSteps = args.Int("warmup-steps", 2);
-        double guidance = args.Double("guidance", 1.0);
+        var o = SampleOptions.Read(args);
         int threads = BenchModel.ApplyThreads(args);
         using var model = BenchModel.Open(args);
         string precision = BenchModel.ApplyPrecision(model, args);
-        int callsPerStep = guidance == 1.0 ? 1 : 2;
-        var (chunk, chunkAuto) = BenchModel.Chunk(model, args, (long)count * callsPerStep);
+        var (chunk, chunkAuto) = BenchModel.Chunk(model, args, (long)o.Count * o.CallsPerStep);
         model.ChunkSize = chunk;
         args.RejectUnused();
         model.eval();
 
-        var kind = SchedulerFactory.ParseKind(samplerName);
-        var scheduler = CreateScheduler(kind);
+        var scheduler = CreateScheduler(o.Kind);
         try
         {
-            long nullClass = model.Config.NumClassEmbeds!.Value - 1;
-            IDiffusionNetwork network = guidance == 1.0 ? model : new ClassifierFreeGuidance(model, guidance, nullClass);
-            var sampler = new DiffusionSampler(scheduler, network);
-            long[] seeds = Enumerable.Range(0, count).Select(i => (long)i).ToArray();
-            using var labels = tensor(Enumerable.Range(0, count).Select(i => (long)(i % BenchModel.Classes)).ToArray());
-            long[] shape = [model.Config.InChannels, BenchModel.ImageSize, BenchModel.ImageSize];
-
-            if (warmupSteps > 0)
-                sampler.Sample(seeds, shape, warmupSteps, labels).Dispose();
-            var times = new List<double>();
-            double mean = double.NaN;
-            for (int r = 0; r < repeats; r++)
-            {
-                Tensor? images = null;
-                times.Add(Measure.Seconds(() => images = sampler.Sample(seeds, shape, steps, labels)));
-                mean = images!.mean().item<float>();
-                images.Dispose();
-            }
-            var flops = UNetFlops.Forward(model.Config, count * callsPerStep, BenchModel.ImageSize, BenchModel.ImageSize);
-            double median = Measure.Median(times);
-            Measure.Emit(new JsonObject
-            {
-                ["impl"] = "ours",
-                ["mode"] = "sample",
-                ["sampler"] = SchedulerFactory.CliName(kind),
-                ["steps"] = steps,
-                ["count"] = count,
-                ["guidance"] = guidance,
-                ["precision"] = precision,
-                ["chunk"] = chunk,
-                ["chunk_auto"] = chunkAuto,
-                ["threads"] = threads,
-                ["malloc"] = Runtime.NativeAllocator.Configured ? "tuned" : "default",
-                ["times"] = Measure.Array(times),
-                ["median"] = Math.Round(median, 6),
-                ["gflops"] = Math.Round(flops.Total * steps / median / 1e9, 2),
-                ["image_mean"] = Math.Round(mean, 5),
-            });
+            var (times, mean, last) = TimeRollouts(new DiffusionSampler(scheduler, o.Guided(model, model)), o, model);
+            last.Dispose();
+            Measure.Emit(Result("ours", o, model, precision, chunk, chunkAuto, threads, times, mean));
         }
         finally
         {
             (scheduler as IDisposable)?.Dispose();
         }
         return 0;
+    }
+
+    /// <summary>The options <c>sample</c> and <c>ort-sample</c> share.</summary>
+    internal sealed record SampleOptions(SamplerKind Kind, int Steps, int Count, int Repeats, int WarmupSteps, double Guidance)
+    {
+        public static SampleOptions Read(BenchArgs args) => new(
+            SchedulerFactory.ParseKind(args.String("sampler", "dpm++")), args.Int("steps", 20, min: 1), args.Int("count", 64, min: 1),
+            args.Int("repeats", 1, min: 1), args.Int("warmup-steps", 2), args.Double("guidance", 1.0));
+
+        /// <summary>Network calls per sampling step: 2 with classifier-free guidance (one doubled batch).</summary>
+        public int CallsPerStep => Guidance == 1.0 ? 1 : 2;
+
+        /// <summary><paramref name="network"/> itself at guidance 1 (as diffusers' pipelines do), else through <see cref="ClassifierFreeGuidance"/>.</summary>
+        public IDiffusionNetwork Guided(IDiffusionNetwork network, UNet2DModel model) =>
+            Guidance == 1.0 ? network : new ClassifierFreeGuidance(network, Guidance, model.Config.NumClassEmbeds!.Value - 1);
+    }
+
+    /// <summary>The seeds 0…count−1 and labels 0, 1, …, 9, 0, … of every rollout.</summary>
+    internal static (long[] Seeds, Tensor Labels, long[] Shape) Inputs(SampleOptions o, UNet2DModel model) => (
+        Enumerable.Range(0, o.Count).Select(i => (long)i).ToArray(),
+        tensor(Enumerable.Range(0, o.Count).Select(i => (long)(i % BenchModel.Classes)).ToArray()),
+        [model.Config.InChannels, BenchModel.ImageSize, BenchModel.ImageSize]);
+
+    /// <summary>
+    /// One untimed warm-up rollout of <c>--warmup-steps</c> steps, then <c>--repeats</c> timed rollouts; returns their
+    /// times, the last images' mean and the last images (the caller disposes them).
+    /// </summary>
+    internal static (List<double> Times, double Mean, Tensor Last) TimeRollouts(DiffusionSampler sampler, SampleOptions o, UNet2DModel model)
+    {
+        var (seeds, labels, shape) = Inputs(o, model);
+        using (labels)
+        {
+            if (o.WarmupSteps > 0)
+                sampler.Sample(seeds, shape, o.WarmupSteps, labels).Dispose();
+            var times = new List<double>();
+            Tensor? last = null;
+            for (int r = 0; r < o.Repeats; r++)
+            {
+                last?.Dispose();
+                Tensor? images = null;
+                times.Add(Measure.Seconds(() => images = sampler.Sample(seeds, shape, o.Steps, labels)));
+                last = images!;
+            }
+            return (times, last!.mean().item<float>(), last!);
+        }
+    }
+
+    /// <summary>The JSON line of a sampling measurement (bench/report.py reads these keys).</summary>
+    internal static JsonObject Result(string impl, SampleOptions o, UNet2DModel model, string precision, int chunk, bool chunkAuto,
+        int threads, List<double> times, double mean)
+    {
+        var flops = UNetFlops.Forward(model.Config, o.Count * o.CallsPerStep, BenchModel.ImageSize, BenchModel.ImageSize);
+        double median = Measure.Median(times);
+        return new JsonObject
+        {
+            ["impl"] = impl,
+            ["mode"] = "sample",
+            ["sampler"] = SchedulerFactory.CliName(o.Kind),
+            ["steps"] = o.Steps,
+            ["count"] = o.Count,
+            ["guidance"] = o.Guidance,
+            ["precision"] = precision,
+            ["chunk"] = chunk,
+            ["chunk_auto"] = chunkAuto,
+            ["threads"] = threads,
+            ["malloc"] = Runtime.NativeAllocator.Configured ? "tuned" : "default",
+            ["times"] = Measure.Array(times),
+            ["median"] = Math.Round(median, 6),
+            ["gflops"] = Math.Round(flops.Total * o.Steps / median / 1e9, 2),
+            ["image_mean"] = Math.Round(mean, 5),
+        };
     }
 
     /// <summary>

@@ -159,16 +159,8 @@ public sealed class VaeModel : nn.Module, IOnePassImageModel
     /// <inheritdoc/>
     public long ParameterCount => parameters().Sum(p => p.numel());
 
-    /// <summary>Always <see cref="ComputePrecision.Full"/>: bf16 is refused for the VAE.</summary>
-    /// <remarks>Each layer passes the float64 gradient check in bf16, but the whole networks, which chain four or five bf16
-    /// products through ReLU/LeakyReLU gates into a few outputs, measured 0.1–0.2 (max-normalised) off float64, beyond any
-    /// tolerance we would call a check; the comparison trains every model in float32.</remarks>
-    public ComputePrecision Precision
-    {
-        get => _ctx.Precision;
-        set => _ctx.Precision = value == ComputePrecision.Full ? value
-            : throw new NotSupportedException("precision bf16 is not supported for the VAE models (their bf16 gradients are 10-20 % off float64); use fp32");
-    }
+    /// <summary>Always <see cref="ComputePrecision.Full"/>: bf16 is refused (<see cref="ModelFolder.Fp32Only"/>).</summary>
+    public ComputePrecision Precision { get => _ctx.Precision; set => _ctx.Precision = ModelFolder.Fp32Only(value, "VAE"); }
 
     /// <inheritdoc/>
     public long? NullClassLabel => null;
