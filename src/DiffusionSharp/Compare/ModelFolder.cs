@@ -47,36 +47,13 @@ internal static class ModelFolder
         return File.ReadAllText(path);
     }
 
-    /// <summary>Copies the folder's weights into <paramref name="module"/>, checking every name and shape first.</summary>
-    /// <exception cref="InvalidDataException">A tensor is missing, unexpected or misshapen; the message names the file and key.</exception>
+    /// <summary>Copies the folder's weights into <paramref name="module"/>, checking every name, dtype and shape first (<see cref="SafeTensors.LoadInto"/>).</summary>
+    /// <exception cref="InvalidDataException">A tensor is missing, unexpected, misshapen or not floating; the message names the file and key.</exception>
     public static void LoadInto(nn.Module module, string directory)
     {
         string path = Path.Combine(directory, WeightsFileName);
         if (!File.Exists(path))
             throw new InvalidDataException($"{path}: not found");
-        var (infos, _, _) = SafeTensors.ReadHeader(path);
-        var target = module.state_dict();
-        foreach (var info in infos)
-        {
-            if (!target.TryGetValue(info.Name, out var t))
-                throw new InvalidDataException($"{path}: unexpected tensor '{info.Name}' for this config");
-            if (!info.Shape.SequenceEqual(t.shape))
-                throw new InvalidDataException($"{path}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}], the config needs [{string.Join(", ", t.shape)}]");
-        }
-        var missing = target.Keys.Except(infos.Select(i => i.Name), StringComparer.Ordinal).FirstOrDefault();
-        if (missing is not null)
-            throw new InvalidDataException($"{path}: missing tensor '{missing}'");
-        var loaded = SafeTensors.Load(path);
-        try
-        {
-            using var noGrad = no_grad();
-            foreach (var (name, tensor) in loaded)
-                target[name].copy_(tensor);
-        }
-        finally
-        {
-            foreach (var t in loaded.Values)
-                t.Dispose();
-        }
+        SafeTensors.LoadInto(module, path);
     }
 }

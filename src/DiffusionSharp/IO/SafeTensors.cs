@@ -69,6 +69,46 @@ public static class SafeTensors
     }
 
     /// <summary>
+    /// Copies the file's tensors into <paramref name="module"/>'s state dict, after checking the header against it (no
+    /// tensor data is read before that): every stored tensor has a floating dtype, a key the module has and that key's
+    /// shape, and no key is missing.
+    /// </summary>
+    /// <param name="module">The module to fill.</param>
+    /// <param name="path">The safetensors file.</param>
+    /// <param name="infos">The file's header entries when the caller has already read them (<see cref="ReadHeader(string)"/>).</param>
+    /// <exception cref="InvalidDataException">A tensor is missing, unexpected, misshapen or not floating; the message names the file and key.</exception>
+    public static void LoadInto(nn.Module module, string path, IReadOnlyList<SafeTensorInfo>? infos = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        infos ??= ReadHeader(path).Tensors;
+        var target = module.state_dict();
+        foreach (var info in infos)
+        {
+            if (!target.TryGetValue(info.Name, out var param))
+                throw new InvalidDataException($"{path}: unexpected tensor '{info.Name}' for this config");
+            if (info.DType is not ("F32" or "F16" or "BF16" or "F64"))
+                throw new InvalidDataException($"{path}: tensor '{info.Name}' has dtype {info.DType}; a floating dtype is required");
+            if (!info.Shape.SequenceEqual(param.shape))
+                throw new InvalidDataException($"{path}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}], the config needs [{string.Join(", ", param.shape)}]");
+        }
+        var missing = target.Keys.Except(infos.Select(i => i.Name), StringComparer.Ordinal).FirstOrDefault();
+        if (missing is not null)
+            throw new InvalidDataException($"{path}: missing tensor '{missing}'");
+        var loaded = Load(path);
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var (name, tensor) in loaded)
+                target[name].copy_(tensor);
+        }
+        finally
+        {
+            foreach (var t in loaded.Values)
+                t.Dispose();
+        }
+    }
+
+    /// <summary>
     /// Writes tensors (converted to contiguous CPU memory) to <paramref name="path"/>, keys sorted as the reference
     /// implementation does. The file is written to a temporary name and renamed, so a crash never leaves a torn file.
     /// </summary>

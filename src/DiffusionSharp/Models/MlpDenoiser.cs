@@ -177,31 +177,7 @@ public sealed class MlpDenoiser : nn.Module<Tensor, Tensor, Tensor?, Tensor>, ID
         var model = new MlpDenoiser(config);
         try
         {
-            var target = model.state_dict();
-            foreach (var info in infos)
-            {
-                if (!target.TryGetValue(info.Name, out var param))
-                    throw new InvalidDataException($"{weightsPath}: unexpected tensor '{info.Name}' for this config");
-                if (info.DType is not ("F32" or "F16" or "BF16" or "F64"))
-                    throw new InvalidDataException($"{weightsPath}: tensor '{info.Name}' has dtype {info.DType}; a floating dtype is required");
-                if (!info.Shape.SequenceEqual(param.shape))
-                    throw new InvalidDataException($"{weightsPath}: tensor '{info.Name}' has shape [{string.Join(", ", info.Shape)}], the config needs [{string.Join(", ", param.shape)}]");
-            }
-            var missing = target.Keys.Except(infos.Select(i => i.Name), StringComparer.Ordinal).FirstOrDefault();
-            if (missing is not null)
-                throw new InvalidDataException($"{weightsPath}: missing tensor '{missing}'");
-            var loaded = SafeTensors.Load(weightsPath);
-            try
-            {
-                using var noGrad = no_grad();
-                foreach (var (name, tensor) in loaded)
-                    target[name].copy_(tensor);
-            }
-            finally
-            {
-                foreach (var t in loaded.Values)
-                    t.Dispose();
-            }
+            SafeTensors.LoadInto(model, weightsPath, infos);
         }
         catch
         {
