@@ -13,6 +13,9 @@ namespace DiffusionSharp.Tests.Compare;
 /// the tolerances of <see cref="GradientCheckTests"/>. Spectrally normalised layers run in evaluation mode, so ũ is the
 /// same in both copies (the power-iteration update is a no-grad side effect, checked separately).
 /// </summary>
+// Runs alone: the models draw their initial weights from the process-wide generator, which the test seeds; a class
+// running in parallel could draw from it between the seed and the build (one CI run then checked other weights).
+[Collection("Exclusive")]
 public sealed class CompareGradientCheckTests(ITestOutputHelper output)
 {
     private sealed record Case(Func<LayerContext, nn.Module> Build, Func<nn.Module, Tensor[], Tensor> Run, Func<Generator, Tensor[]> Inputs, bool Composite = false, bool WholeNetwork = false);
