@@ -50,9 +50,14 @@ internal sealed class GanGenerator : nn.Module<Tensor, Tensor?, Tensor>
 
 /// <summary>
 /// The discriminator: DCGAN's all-convolutional stack (3×3 conv w, stride-2 convs to 2w and 4w, LeakyReLU 0.2, no
-/// pooling) with a linear read-out, plus for a conditional model the projection term ⟨embed(y), Σ_spatial h⟩ of
+/// pooling) with a linear read-out, plus for a conditional model the projection term ⟨embed(y), mean_spatial h⟩ of
 /// Miyato &amp; Koyama 2018 (eq. 3). Every weight is spectrally normalised in the hinge-sn variant.
 /// </summary>
+/// <remarks>
+/// The projection pools by the spatial mean (the paper sums) and its table starts Xavier-uniform (as the authors' code
+/// does), not nn.Embedding's N(0, 1): with a sum over 7×7 positions and unit-variance rows, an untrained unnormalised D
+/// gave logits of ±20, its loss fell to 1e-4 within 15 steps and the DCGAN generator never left all-black.
+/// </remarks>
 internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly ModuleList<ConvLayer> convs;
@@ -74,6 +79,8 @@ internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
         if (config.NumClasses > 0)
         {
             projection = nn.Embedding(config.NumClasses, 4 * w);
+            using (no_grad())
+                nn.init.xavier_uniform_(projection.weight!);
             if (sn)
                 projection_sn = new SpectralNorm(config.NumClasses, seed: 105);
         }
@@ -92,7 +99,7 @@ internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
         {
             var table = projection_sn is null ? projection.weight! : projection_sn.Normalize(projection.weight!);
             var e = table.index_select(0, Labels.Check(labels, x.shape[0], _config.NumClasses));
-            logit = logit + (e * h.sum([2, 3])).sum(1);
+            logit = logit + (e * h.mean([2, 3])).sum(1);
         }
         return logit.MoveToOuterDisposeScope();
     }
