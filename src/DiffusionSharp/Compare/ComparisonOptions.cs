@@ -6,7 +6,7 @@ namespace DiffusionSharp.Compare;
 /// <summary>The model sizes of a comparison: the stated defaults, or a very small test size.</summary>
 public enum CompareSize
 {
-    /// <summary>U-Net preset tiny (1.16M), GAN G ≈ 0.73M / D ≈ 0.10M, VAE ≈ 0.97M.</summary>
+    /// <summary>U-Net preset tiny (1.16M), GAN G ≈ 0.73M (0.93M conditional) / D ≈ 0.10M, VAE ≈ 0.97M.</summary>
     Default,
 
     /// <summary>Every model a few thousand to tens of thousands of parameters, for the test suite.</summary>
