@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DiffusionSharp.Data;
@@ -43,7 +44,8 @@ public sealed record TrainerSetup(ITrainingObjective? Objective = null, Device? 
 /// </summary>
 /// <remarks>
 /// Run folder layout: <c>run.json</c> (options, plus the caller's <see cref="Description"/> under <c>description</c>),
-/// <c>log.csv</c> (one line per step), <c>checkpoints/step-NNNNNNNN/</c> holding <c>model/</c> and <c>ema/</c> (each a
+/// <c>log.csv</c> (one line per step: <c>step,loss,lr,grad_norm,step_seconds</c> of the first stage, then
+/// <c>loss_NAME,grad_norm_NAME</c> for every further stage, so a GAN's generator loss sits beside its discriminator's), <c>checkpoints/step-NNNNNNNN/</c> holding <c>model/</c> and <c>ema/</c> (each a
 /// folder <see cref="TrainableModels.Load"/> reopens), <c>optimizer.bin</c> (<c>optimizer-NAME.bin</c> per stage when the
 /// objective has several) and <c>training_state.json</c>, and <c>checkpoints/latest</c> naming the newest complete one. A checkpoint is written into a
 /// temporary folder and renamed into place before <c>latest</c> is replaced (atomically), so a kill at any moment leaves the
@@ -90,7 +92,7 @@ public sealed class Trainer : IDisposable
         _generator = new Generator(unchecked((ulong)options.Seed * 2862933555777941757UL + 3037000493UL), Device);
         _log = new StreamWriter(new FileStream(Path.Combine(runDir, "log.csv"), FileMode.Append, FileAccess.Write, FileShare.Read));
         if (_log.BaseStream.Position == 0)
-            _log.WriteLine("step,loss,lr,grad_norm,step_seconds");
+            _log.WriteLine("step,loss,lr,grad_norm,step_seconds" + string.Concat(_stages.Skip(1).Select(st => $",loss_{st.Name},grad_norm_{st.Name}")));
     }
 
     /// <summary>The run folder.</summary>
@@ -259,7 +261,8 @@ public sealed class Trainer : IDisposable
         var micro = new List<Batch>(Options.GradientAccumulation);
         try
         {
-            double firstLoss = 0, firstNorm = double.NaN;
+            var losses = new double[_stages.Count];
+            var norms = new double[_stages.Count];
             for (int s = 0; s < _stages.Count; s++)
             {
                 var optimizer = _optimizers[s];
@@ -281,15 +284,17 @@ public sealed class Trainer : IDisposable
                     ? nn.utils.clip_grad_norm_(_stages[s].Parameters, Options.GradientClip)
                     : double.NaN;
                 optimizer.step();
-                if (s == 0)
-                    (firstLoss, firstNorm) = (lossSum / Options.GradientAccumulation, norm);
+                (losses[s], norms[s]) = (lossSum / Options.GradientAccumulation, norm);
             }
             _ema.Update();
             Step++;
             double seconds = watch.Elapsed.TotalSeconds;
-            _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Step},{firstLoss:G6},{lr:G6},{firstNorm:G6},{seconds:F4}"));
+            var line = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"{Step},{losses[0]:G6},{lr:G6},{norms[0]:G6},{seconds:F4}"));
+            for (int s = 1; s < _stages.Count; s++)
+                line.Append(CultureInfo.InvariantCulture, $",{losses[s]:G6},{norms[s]:G6}");
+            _log.WriteLine(line.ToString());
             _log.Flush(); // a line per step: cheap next to the step, and the log survives a kill
-            Progress?.Invoke(new TrainingProgress(Step, Options.Steps, firstLoss, lr, firstNorm, seconds));
+            Progress?.Invoke(new TrainingProgress(Step, Options.Steps, losses[0], lr, norms[0], seconds));
         }
         finally
         {
