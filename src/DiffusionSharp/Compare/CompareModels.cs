@@ -62,7 +62,9 @@ internal sealed record CompareModel(string Family, string Description, Func<ITra
             }
             case GanVariants.Dcgan or GanVariants.HingeSpectralNorm:
             {
-                var config = new GanConfig { Variant = family, NumClasses = classes, GeneratorWidth = tiny ? 8 : 32, DiscriminatorWidth = tiny ? 8 : 32, LatentDim = tiny ? 8 : 100, LabelEmbedDim = tiny ? 4 : 32 };
+                var config = tiny
+                    ? new GanConfig { Variant = family, NumClasses = classes, GeneratorWidth = 8, DiscriminatorWidth = 8, LatentDim = 8, LabelEmbedDim = 4 }
+                    : new GanConfig { Variant = family, NumClasses = classes };
                 // Radford et al. 2016 §4: Adam, learning rate 2e-4, β₁ = 0.5; the same for both stages and both variants.
                 var o = common with { LearningRate = 2e-4, AdamBeta1 = 0.5, AdamBeta2 = 0.999, WarmupSteps = 0, WeightDecay = 0, GradientClip = 0 };
                 string what = family == GanVariants.Dcgan

@@ -18,12 +18,13 @@ public sealed class GanInitialisationTests
     public void AnUntrainedDiscriminatorGivesLogitsOfOrderOne(string variant, int classes)
     {
         manual_seed(3);
-        using var gan = new GanModel(new GanConfig { Variant = variant, NumClasses = classes, GeneratorWidth = 32, DiscriminatorWidth = 32, LatentDim = 100 });
+        var config = new GanConfig { Variant = variant, NumClasses = classes };   // the defaults: DCGAN's MNIST layout, the comparison's size
+        using var gan = new GanModel(config);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var labels = classes > 0 ? arange(64, dtype: ScalarType.Int64) % classes : null;
         var real = rand(64, 1, 28, 28) * 2 - 1;
-        var fake = gan.Decode(randn(64, 100), labels);
+        var fake = gan.Decode(randn(64, config.LatentDim), labels);
         foreach (var x in new[] { real, fake })
         {
             double largest = gan.Discriminate(x, labels).abs().max().item<float>();
