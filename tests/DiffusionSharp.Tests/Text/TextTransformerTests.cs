@@ -12,12 +12,11 @@ namespace DiffusionSharp.Tests.Text;
 /// (tolerances as in <see cref="Models.GradientCheckTests"/>: 1e-4 in float32; 8u per bf16 layer, 16u for blocks
 /// that chain several bf16 products, u = 2⁻⁸).
 /// </summary>
-[Collection("Exclusive")]   // the whole-model check seeds the process-wide generator its weights are drawn from
 public sealed class TextTransformerTests(ITestOutputHelper output)
 {
-    private const double Float32Tolerance = 1e-4;
+    internal const double Float32Tolerance = 1e-4;
     private const double BFloat16LayerTolerance = 8.0 / 256;
-    private const double BFloat16BlockTolerance = 16.0 / 256;
+    internal const double BFloat16BlockTolerance = 16.0 / 256;
 
     internal static TextTransformerConfig Tiny(bool causal = false, bool time = false) =>
         new("\nabcdefgh", Length: 12, Width: 16, Depth: 2, Heads: 2, MlpRatio: 2, Causal: causal, TimeConditioning: time);
@@ -53,31 +52,6 @@ public sealed class TextTransformerTests(ITestOutputHelper output)
             output.WriteLine($"{name} [{precision}] {what}: {err:E2}");
             Assert.True(err <= tol, $"{name} [{precision}]: {what} gradient error {err:E3} > {tol:E1}");
         }
-    }
-
-    [Theory]
-    [InlineData(ComputePrecision.Full, false, false)]
-    [InlineData(ComputePrecision.BFloat16, false, false)]
-    [InlineData(ComputePrecision.Full, true, false)]
-    [InlineData(ComputePrecision.BFloat16, true, false)]
-    [InlineData(ComputePrecision.Full, false, true)]
-    [InlineData(ComputePrecision.BFloat16, false, true)]
-    public void WholeTransformerGradientsMatchFloat64(ComputePrecision precision, bool causal, bool time)
-    {
-        using var scope = NewDisposeScope();
-        manual_seed(11);   // unseeded weights made one CI run's fp32 input gradient 5.6e-4 (tolerance 1e-4)
-        using var model = new TextTransformer(Tiny(causal, time)) { Precision = precision };
-        using var reference = new TextTransformer(Tiny(causal, time));
-        reference.load_state_dict(model.state_dict());
-        reference.to(ScalarType.Float64);
-        var tokens = randint(0, model.VocabularySize, [3, 9], generator: new Generator(3));
-        var t = tensor(new double[] { 0.1, 0.5, 0.9 });
-        var errors = CompareGradients(model, reference, t, (m, tt) => ((TextTransformer)m).call(tokens, tt));
-        double tol = precision == ComputePrecision.Full ? Float32Tolerance : BFloat16BlockTolerance;
-        var worst = errors.MaxBy(e => e.Error);
-        output.WriteLine($"transformer [{precision}, causal {causal}, time {time}]: {errors.Count} gradients, worst {worst.What} {worst.Error:E2}");
-        foreach (var (what, err) in errors)
-            Assert.True(err <= tol, $"{what} gradient error {err:E3} > {tol:E1}");
     }
 
     [Fact]
@@ -138,7 +112,7 @@ public sealed class TextTransformerTests(ITestOutputHelper output)
         Assert.DoesNotContain('\n', e.Message);
     }
 
-    private static List<(string What, double Error)> CompareGradients(nn.Module module, nn.Module reference, Tensor input64, Func<nn.Module, Tensor, Tensor> run)
+    internal static List<(string What, double Error)> CompareGradients(nn.Module module, nn.Module reference, Tensor input64, Func<nn.Module, Tensor, Tensor> run)
     {
         var x32 = input64.to(ScalarType.Float32).detach().requires_grad_(true);
         var x64 = input64.detach().requires_grad_(true);
