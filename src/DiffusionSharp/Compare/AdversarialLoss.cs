@@ -34,11 +34,17 @@ public sealed class AdversarialLoss : ITrainingObjective
     /// <inheritdoc/>
     public string Description => Variant == GanVariants.Dcgan ? "non-saturating GAN loss (DCGAN)" : "hinge GAN loss, spectrally normalised D";
 
+    /// <summary>The first stage's name: D steps first, its loss is log.csv's <c>loss</c> column.</summary>
+    public const string DiscriminatorStage = "discriminator";
+
+    /// <summary>The second stage's name: G's loss is log.csv's <c>loss_generator</c> column.</summary>
+    public const string GeneratorStage = "generator";
+
     /// <inheritdoc/>
     public IReadOnlyList<ObjectiveStage> Stages(ITrainableModel model)
     {
         var gan = Gan(model);
-        return [new ObjectiveStage("discriminator", gan.DiscriminatorParameters), new ObjectiveStage("generator", gan.GeneratorParameters)];
+        return [new ObjectiveStage(DiscriminatorStage, gan.DiscriminatorParameters), new ObjectiveStage(GeneratorStage, gan.GeneratorParameters)];
     }
 
     /// <inheritdoc/>

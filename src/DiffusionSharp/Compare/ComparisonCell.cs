@@ -111,21 +111,8 @@ internal sealed class ComparisonCell(ComparisonOptions options, ImageDataset tra
     /// <summary>Σ step_seconds of log.csv over steps ≤ <paramref name="upTo"/> (the last line of a step wins: a resumed run re-logs the steps after its checkpoint).</summary>
     internal static double TrainedSeconds(string runDir, int upTo) => StepSeconds(runDir, upTo).Sum();
 
-    private static IEnumerable<double> StepSeconds(string runDir, int upTo)
-    {
-        string path = Path.Combine(runDir, "log.csv");
-        if (!File.Exists(path))
-            return [];
-        var byStep = new Dictionary<int, double>();
-        foreach (var line in File.ReadLines(path).Skip(1))
-        {
-            var p = line.Split(',');
-            if (p.Length >= 5 && int.TryParse(p[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int s) && s <= upTo
-                && double.TryParse(p[4], NumberStyles.Float, CultureInfo.InvariantCulture, out double t))
-                byStep[s] = t;
-        }
-        return byStep.Values;
-    }
+    private static IEnumerable<double> StepSeconds(string runDir, int upTo) =>
+        TrainingLog.Column(runDir, "step_seconds", upTo).Select(r => r.Value);
 
     private CurvePoint CurveEvaluation(ITrainableModel ema, bool conditional, int step, double trained)
     {

@@ -1,5 +1,6 @@
 using DiffusionSharp.Imaging;
 using DiffusionSharp.IO;
+using DiffusionSharp.Training;
 using ScottPlot;
 using static TorchSharp.torch;
 
@@ -34,6 +35,62 @@ internal static class ComparisonPlots
         plot.YLabel("log10 classifier-FID");
         plot.ShowLegend(Alignment.UpperRight);
         Save(plot, path);
+    }
+
+    /// <summary>The most steps a loss curve is averaged over (single GAN steps swing too widely to read); a short run, a tenth of its steps.</summary>
+    public const int LossWindow = 25;
+
+    /// <summary>
+    /// The training losses of <paramref name="runDirs"/> (one run per seed and conditioning of one model) against the step,
+    /// each loss column of <c>log.csv</c> a colour (a GAN's discriminator and generator), conditioning the line pattern,
+    /// a moving average of up to <see cref="LossWindow"/> steps. <paramref name="firstStage"/> names the <c>loss</c> column.
+    /// </summary>
+    public static void TrainingLosses(IReadOnlyList<(string RunDir, bool Conditional, int Seed)> runDirs, string title, string firstStage, string path)
+    {
+        using var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var columns = runDirs.SelectMany(r => TrainingLog.LossColumns(r.RunDir)).Distinct().ToList();
+        var labelled = new HashSet<string>();
+        foreach (var (runDir, conditional, seed) in runDirs)
+        {
+            foreach (string column in TrainingLog.LossColumns(runDir))
+            {
+                var rows = TrainingLog.Column(runDir, column);
+                if (rows.Count == 0)
+                    continue;
+                var (steps, values) = MovingAverage(rows, Math.Clamp(rows.Count / 10, 1, LossWindow));
+                var line = plot.Add.ScatterLine(steps, values);
+                line.Color = palette.GetColor(columns.IndexOf(column));
+                line.LinePattern = conditional ? LinePattern.Solid : LinePattern.Dashed;
+                line.MarkerSize = 0;
+                string label = $"{(column == "loss" ? firstStage : column["loss_".Length..])} {(conditional ? "cond" : "uncond")}";
+                if (labelled.Add(label))
+                    line.LegendText = label;
+            }
+        }
+        plot.Title(title);
+        plot.XLabel("step");
+        plot.YLabel($"loss (moving average of ≤ {LossWindow} steps)");
+        plot.ShowLegend(Alignment.UpperRight);
+        Save(plot, path);
+    }
+
+    /// <summary>The mean of each full window of <paramref name="window"/> consecutive rows, at the window's last step.</summary>
+    internal static (double[] Steps, double[] Values) MovingAverage(IReadOnlyList<(int Step, double Value)> rows, int window)
+    {
+        int n = rows.Count - window + 1;
+        var steps = new double[n];
+        var values = new double[n];
+        double sum = 0;
+        for (int i = 0; i < rows.Count; i++)
+        {
+            sum += rows[i].Value;
+            if (i >= window)
+                sum -= rows[i - window].Value;
+            if (i >= window - 1)
+                (steps[i - window + 1], values[i - window + 1]) = (rows[i].Step, sum / window);
+        }
+        return (steps, values);
     }
 
     /// <summary>Grouped bars of precision, recall, density and coverage (seed means) per model × conditioning at <paramref name="fraction"/>.</summary>

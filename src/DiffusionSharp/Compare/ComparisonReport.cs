@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using DiffusionSharp.Evaluation;
 using DiffusionSharp.IO;
+using DiffusionSharp.Training;
 
 namespace DiffusionSharp.Compare;
 
@@ -67,6 +68,7 @@ internal static class ComparisonReport
             sb.AppendLine(s_c, $"![precision, recall, density, coverage]({bars})").AppendLine();
             sb.AppendLine(s_c, $"![samples, left to right: {string.Join(", ", seed0.Select(c => $"{c.Model} {Cond(c.Conditional)}"))}]({sideBySide})").AppendLine();
             sb.AppendLine(s_c, $"*Samples (seed 0), left to right: {string.Join(", ", seed0.Select(c => $"{c.Model} {Cond(c.Conditional)}"))}; every sample is a PNG under `cells/NAME/samples/`.*").AppendLine();
+            TrainingCurves(sb, outDir, options, at, fraction);
         }
 
         DataHunger(sb, options, cells);
@@ -77,6 +79,29 @@ internal static class ComparisonReport
         string path = Path.Combine(outDir, "report.md");
         AtomicFile.WriteAllText(path, sb.ToString());
         return path;
+    }
+
+    /// <summary>One loss figure per model at <paramref name="fraction"/>, every seed and conditioning in it (a GAN's D and G losses: its instability is part of the finding).</summary>
+    private static void TrainingCurves(StringBuilder sb, string outDir, ComparisonOptions options, IReadOnlyList<CellResult> at, double fraction)
+    {
+        var figures = new List<string>();
+        foreach (var g in at.GroupBy(c => c.Model).OrderBy(g => options.Models.IndexOf(g.Key)))
+        {
+            var runs = g.OrderByDescending(c => c.Conditional).ThenBy(c => c.Seed)
+                .Select(c => (Path.Combine(outDir, "cells", CellResult.Name(c.Model, c.Conditional, c.Fraction, c.Seed), "run"), c.Conditional, c.Seed)).ToList();
+            if (runs.All(r => TrainingLog.LossColumns(r.Item1).Count == 0))
+                continue;
+            bool gan = GanVariants.All.Contains(g.Key);
+            string file = string.Create(s_c, $"losses-{g.Key}-f{fraction:R}.png");
+            ComparisonPlots.TrainingLosses(runs, string.Create(s_c, $"{g.Key}: training losses, {fraction:P0} of the digits, seeds {string.Join(", ", g.Select(c => c.Seed).Distinct().Order())}"),
+                gan ? AdversarialLoss.DiscriminatorStage : "loss", Path.Combine(outDir, file));
+            figures.Add(file);
+        }
+        if (figures.Count == 0)
+            return;
+        sb.AppendLine(s_c, $"Training losses (`cells/NAME/run/log.csv`; a GAN logs D's loss as `loss` and G's as `loss_generator`), a moving average of {ComparisonPlots.LossWindow} steps (of a tenth of the steps in a shorter run):").AppendLine();
+        foreach (string file in figures)
+            sb.AppendLine(s_c, $"![training losses]({file})").AppendLine();
     }
 
     private static void DataHunger(StringBuilder sb, ComparisonOptions options, IReadOnlyList<CellResult> cells)

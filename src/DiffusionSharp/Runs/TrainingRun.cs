@@ -304,21 +304,7 @@ public sealed class TrainingRun : IDisposable
     private static string Json<T>(T value) => JsonSerializer.Serialize(value, TrainingOptions.Json).ReplaceLineEndings(" ");
 
     /// <summary>The (step, loss) lines of log.csv up to <paramref name="upTo"/> (a killed run may have logged steps past its checkpoint).</summary>
-    private static List<(int, double)> ReadLosses(string runDir, int upTo)
-    {
-        string path = Path.Combine(runDir, "log.csv");
-        if (!File.Exists(path))
-            return [];
-        var byStep = new SortedDictionary<int, double>();
-        foreach (var line in File.ReadLines(path).Skip(1))
-        {
-            var p = line.Split(',');
-            if (p.Length >= 2 && int.TryParse(p[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int s) && s <= upTo
-                && double.TryParse(p[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double l))
-                byStep[s] = l;
-        }
-        return byStep.Select(kv => (kv.Key, kv.Value)).ToList();
-    }
+    private static List<(int, double)> ReadLosses(string runDir, int upTo) => [.. TrainingLog.Column(runDir, "loss", upTo)];
 
     /// <inheritdoc />
     public void Dispose()

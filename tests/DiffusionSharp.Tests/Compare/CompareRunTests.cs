@@ -51,10 +51,20 @@ public sealed class CompareRunTests(DigitsFixture digits, ITestOutputHelper outp
             Assert.True(File.Exists(Path.Combine(cellDir, "samples", "00019.png")));
             Assert.True(File.Exists(Path.Combine(cellDir, "samples", "grid.png")));
         }
+        // The GAN's log holds both stages: D's loss as loss, G's as loss_generator, a finite value for every step.
+        var dcgan = summary.Cells.First(c => c.Model == GanVariants.Dcgan);
+        string ganRun = Path.Combine(dir.Path, "cells", CellResult.Name(dcgan.Model, dcgan.Conditional, dcgan.Fraction, dcgan.Seed), "run");
+        Assert.Equal(["loss", "loss_generator"], TrainingLog.LossColumns(ganRun));
+        foreach (string column in new[] { "loss", "loss_generator" })
+        {
+            var rows = TrainingLog.Column(ganRun, column);
+            Assert.True(rows.Count >= dcgan.Steps, column);
+            Assert.All(rows, r => Assert.True(double.IsFinite(r.Value), column));
+        }
         string report = File.ReadAllText(summary.ReportPath);
         foreach (var heading in new[] { "## Models", "## Data hunger", "## VAE", "## Sampling cost", "## Findings", "hinge-sn", "dcgan" })
             Assert.Contains(heading, report);
-        foreach (var png in new[] { "fid-vs-time-f0.02.png", "prc-bars-f0.02.png", "samples-f0.02.png" })
+        foreach (var png in new[] { "fid-vs-time-f0.02.png", "prc-bars-f0.02.png", "samples-f0.02.png", "losses-dcgan-f0.02.png", "losses-diffusion-f0.02.png" })
             Assert.True(new FileInfo(Path.Combine(dir.Path, png)).Length > 1000, png);
         Assert.Equal([1, 10, 20, 50], summary.SamplingCosts.Where(c => c.Model == "diffusion").Select(c => c.Steps));
 
