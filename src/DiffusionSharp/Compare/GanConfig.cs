@@ -46,6 +46,12 @@ public sealed record GanConfig
     /// <summary>Image side (a multiple of 4; 28 for MNIST). Images have one channel.</summary>
     public int ImageSize { get; init; } = 28;
 
+    /// <summary>
+    /// Group size of the discriminator's minibatch standard-deviation channel (<see cref="MinibatchStdDev"/>, Karras et al.
+    /// 2018; 4 as in the paper), 0 for none. A config.json without the key is read as 0: GANs written before it existed.
+    /// </summary>
+    public int MinibatchStdGroup { get; init; } = 4;
+
     /// <summary>GroupNorm groups of the generator (each width must divide by it).</summary>
     public int NormGroups { get; init; } = 8;
 
@@ -64,6 +70,7 @@ public sealed record GanConfig
         Check(LabelEmbedDim is >= 1 and <= 4096, "label_embed_dim", LabelEmbedDim);
         Check(ImageSize >= 4 && ImageSize % 4 == 0, "image_size", ImageSize);
         Check(NormGroups >= 1, "norm_groups", NormGroups);
+        Check(MinibatchStdGroup is >= 0 and <= 1024, "minibatch_std_group", MinibatchStdGroup);
     }
 
     internal static void Check(bool ok, string key, int value)
@@ -89,6 +96,8 @@ public sealed record GanConfig
         try
         {
             var config = JsonSerializer.Deserialize<GanConfig>(json, OnePassSampling.ConfigJson) ?? throw new InvalidDataException($"{path}: empty");
+            if (JsonNode.Parse(json) is JsonObject o && !o.ContainsKey("minibatch_std_group"))
+                config = config with { MinibatchStdGroup = 0 };   // written before the key existed: a discriminator without it
             config.Validate();
             return config;
         }
