@@ -46,12 +46,6 @@ public sealed record GanConfig
     /// <summary>Image side (a multiple of 4; 28 for MNIST). Images have one channel.</summary>
     public int ImageSize { get; init; } = 28;
 
-    /// <summary>
-    /// Group size of the discriminator's minibatch standard-deviation channel (<see cref="MinibatchStdDev"/>, Karras et al.
-    /// 2018; 4 as in the paper), 0 for none. A config.json without the key is read as 0: GANs written before it existed.
-    /// </summary>
-    public int MinibatchStdGroup { get; init; } = 4;
-
     /// <summary>GroupNorm groups of the generator (each width must divide by it).</summary>
     public int NormGroups { get; init; } = 8;
 
@@ -70,7 +64,6 @@ public sealed record GanConfig
         Check(LabelEmbedDim is >= 1 and <= 4096, "label_embed_dim", LabelEmbedDim);
         Check(ImageSize >= 4 && ImageSize % 4 == 0, "image_size", ImageSize);
         Check(NormGroups >= 1, "norm_groups", NormGroups);
-        Check(MinibatchStdGroup is >= 0 and <= 1024, "minibatch_std_group", MinibatchStdGroup);
     }
 
     internal static void Check(bool ok, string key, int value)
@@ -96,8 +89,6 @@ public sealed record GanConfig
         try
         {
             var config = JsonSerializer.Deserialize<GanConfig>(json, OnePassSampling.ConfigJson) ?? throw new InvalidDataException($"{path}: empty");
-            if (JsonNode.Parse(json) is JsonObject o && !o.ContainsKey("minibatch_std_group"))
-                config = config with { MinibatchStdGroup = 0 };   // written before the key existed: a discriminator without it
             config.Validate();
             return config;
         }

@@ -50,7 +50,7 @@ internal sealed class GanGenerator : nn.Module<Tensor, Tensor?, Tensor>
 
 /// <summary>
 /// The discriminator: DCGAN's all-convolutional stack (3×3 conv w, stride-2 convs to 2w and 4w, LeakyReLU 0.2, no
-/// pooling), a <see cref="MinibatchStdDev"/> channel when <see cref="GanConfig.MinibatchStdGroup"/> is set, a linear read-out, plus for a conditional model the projection term ⟨embed(y), mean_spatial h⟩ of
+/// pooling) with a linear read-out, plus for a conditional model the projection term ⟨embed(y), mean_spatial h⟩ of
 /// Miyato &amp; Koyama 2018 (eq. 3). Every weight is spectrally normalised in the hinge-sn variant.
 /// </summary>
 /// <remarks>
@@ -61,7 +61,6 @@ internal sealed class GanGenerator : nn.Module<Tensor, Tensor?, Tensor>
 internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly ModuleList<ConvLayer> convs;
-    private readonly MinibatchStdDev? minibatch_std;
     private readonly LinearLayer read_out;
     private readonly Embedding? projection;
     private readonly SpectralNorm? projection_sn;
@@ -76,9 +75,7 @@ internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
             new ConvLayer(ctx, 1, w, 3, 1, sn, seed: 101),
             new ConvLayer(ctx, w, 2 * w, 3, 2, sn, seed: 102),
             new ConvLayer(ctx, 2 * w, 4 * w, 3, 2, sn, seed: 103));
-        if (config.MinibatchStdGroup > 0)
-            minibatch_std = new MinibatchStdDev(config.MinibatchStdGroup);
-        read_out = new LinearLayer(ctx, (4 * w + (minibatch_std is null ? 0 : 1)) * s * s, 1, sn, seed: 104);
+        read_out = new LinearLayer(ctx, 4 * w * s * s, 1, sn, seed: 104);
         if (config.NumClasses > 0)
         {
             projection = nn.Embedding(config.NumClasses, 4 * w);
@@ -97,7 +94,7 @@ internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
         var h = x;
         foreach (var conv in convs)
             h = F.leaky_relu(conv.call(h), 0.2);
-        var logit = read_out.call((minibatch_std is null ? h : minibatch_std.call(h)).flatten(1)).squeeze(1);
+        var logit = read_out.call(h.flatten(1)).squeeze(1);
         if (projection is not null)
         {
             var table = projection_sn is null ? projection.weight! : projection_sn.Normalize(projection.weight!);
@@ -187,14 +184,9 @@ public sealed class GanModel : nn.Module, IOnePassImageModel
     public void SavePretrained(string directory) => ModelFolder.Save(this, Config.ToJson(), directory);
 
     /// <inheritdoc/>
-    /// <remarks>The largest activation of an image is D's first feature map, w × H × W floats (several alive at once). A
-    /// chunk of a split batch is a multiple of the minibatch-std group, so chunking leaves D's groups, and the gradient, as they were.</remarks>
-    public int ChunkSizeFor(long batch, IReadOnlyList<long> sampleShape)
-    {
-        int chunk = BatchChunking.ChunkSize(batch, 4L * Math.Max(Config.DiscriminatorWidth, Config.GeneratorWidth) * Config.ImageSize * Config.ImageSize);
-        int group = Config.MinibatchStdGroup;
-        return chunk < batch && group > 1 ? Math.Max(group, chunk - chunk % group) : chunk;
-    }
+    /// <remarks>The largest activation of an image is D's first feature map, w × H × W floats (several alive at once).</remarks>
+    public int ChunkSizeFor(long batch, IReadOnlyList<long> sampleShape) =>
+        BatchChunking.ChunkSize(batch, 4L * Math.Max(Config.DiscriminatorWidth, Config.GeneratorWidth) * Config.ImageSize * Config.ImageSize);
 
     /// <summary>Loads a folder written by <see cref="SavePretrained"/>.</summary>
     public static GanModel FromPretrained(string directory)
