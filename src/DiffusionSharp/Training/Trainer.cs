@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DiffusionSharp.Data;
@@ -90,9 +89,9 @@ public sealed class Trainer : IDisposable
         _optimizers = _stages.Select(s => torch.optim.AdamW(s.Parameters, options.LearningRate, options.AdamBeta1, options.AdamBeta2, options.AdamEpsilon, options.WeightDecay)).ToArray();
         _ema = new ExponentialMovingAverage(ema.Module, model.Module, options.EmaMaxDecay, power: options.EmaPower);
         _generator = new Generator(unchecked((ulong)options.Seed * 2862933555777941757UL + 3037000493UL), Device);
-        _log = new StreamWriter(new FileStream(Path.Combine(runDir, "log.csv"), FileMode.Append, FileAccess.Write, FileShare.Read));
+        _log = new StreamWriter(new FileStream(TrainingLog.PathOf(runDir), FileMode.Append, FileAccess.Write, FileShare.Read));
         if (_log.BaseStream.Position == 0)
-            _log.WriteLine("step,loss,lr,grad_norm,step_seconds" + string.Concat(_stages.Skip(1).Select(st => $",loss_{st.Name},grad_norm_{st.Name}")));
+            _log.WriteLine(TrainingLog.Header(_stages.Select(st => st.Name)));
     }
 
     /// <summary>The run folder.</summary>
@@ -289,10 +288,7 @@ public sealed class Trainer : IDisposable
             _ema.Update();
             Step++;
             double seconds = watch.Elapsed.TotalSeconds;
-            var line = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"{Step},{losses[0]:G6},{lr:G6},{norms[0]:G6},{seconds:F4}"));
-            for (int s = 1; s < _stages.Count; s++)
-                line.Append(CultureInfo.InvariantCulture, $",{losses[s]:G6},{norms[s]:G6}");
-            _log.WriteLine(line.ToString());
+            _log.WriteLine(TrainingLog.Line(Step, losses, lr, norms, seconds));
             _log.Flush(); // a line per step: cheap next to the step, and the log survives a kill
             Progress?.Invoke(new TrainingProgress(Step, Options.Steps, losses[0], lr, norms[0], seconds));
         }

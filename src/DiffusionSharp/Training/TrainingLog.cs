@@ -1,9 +1,10 @@
 using System.Globalization;
+using System.Text;
 
 namespace DiffusionSharp.Training;
 
 /// <summary>
-/// Reads a run's <c>log.csv</c> as <see cref="Trainer"/> writes it: a header naming the columns (<c>step,loss,lr,grad_norm,
+/// A run's <c>log.csv</c>, the one place its format is written (for <see cref="Trainer"/>) and read: a header naming the columns (<c>step,loss,lr,grad_norm,
 /// step_seconds</c>, then <c>loss_NAME,grad_norm_NAME</c> per further objective stage) and one line per step. A resumed run
 /// re-logs the steps after its checkpoint, so the last line of a step wins; a killed run may have logged steps past its
 /// last checkpoint, which <c>upTo</c> leaves out.
@@ -12,6 +13,19 @@ public static class TrainingLog
 {
     /// <summary>The log file of <paramref name="runDir"/>.</summary>
     public static string PathOf(string runDir) => Path.Combine(runDir, "log.csv");
+
+    /// <summary>The header line for an objective whose stages are named <paramref name="stages"/> (the first is <c>loss</c>).</summary>
+    internal static string Header(IEnumerable<string> stages) =>
+        "step,loss,lr,grad_norm,step_seconds" + string.Concat(stages.Skip(1).Select(name => $",loss_{name},grad_norm_{name}"));
+
+    /// <summary>One step's line: <paramref name="losses"/> and <paramref name="norms"/> hold one value per stage.</summary>
+    internal static string Line(int step, IReadOnlyList<double> losses, double lr, IReadOnlyList<double> norms, double seconds)
+    {
+        var line = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"{step},{losses[0]:G6},{lr:G6},{norms[0]:G6},{seconds:F4}"));
+        for (int s = 1; s < losses.Count; s++)
+            line.Append(CultureInfo.InvariantCulture, $",{losses[s]:G6},{norms[s]:G6}");
+        return line.ToString();
+    }
 
     /// <summary>
     /// Column <paramref name="column"/> of every step ≤ <paramref name="upTo"/>, in step order; empty when there is no log
