@@ -70,7 +70,7 @@ internal sealed record CompareModel(string Family, string Description, Func<ITra
                 string what = family == GanVariants.Dcgan
                     ? "DCGAN, non-saturating loss"
                     : "hinge loss, spectrally normalised D";
-                return new(family, $"{what}{(conditional ? ", projection discriminator + label embedding in G" : "")}; GroupNorm in G instead of BatchNorm; Adam 2e-4, beta1 0.5",
+                return new(family, $"{what}{(conditional ? ", class-conditional GroupNorm gains in G; one-hot class channels and a projection term in D" : "")}; GroupNorm in G instead of BatchNorm; Adam 2e-4, beta1 0.5",
                     () => new GanModel(config), o, () => new AdversarialLoss(family));
             }
             default:

@@ -9,28 +9,32 @@ using F = TorchSharp.torch.nn.functional;
 namespace DiffusionSharp.Compare;
 
 /// <summary>
-/// The GAN generator: DCGAN's layout (Radford et al. 2016, §3 and Fig. 1) at MNIST size. z (+ label embedding) →
-/// linear → [4w, s/4, s/4] → GroupNorm, ReLU → two <see cref="UpBlock"/>s (4w → 2w → w) → 3×3 conv → tanh.
+/// The GAN generator: DCGAN's layout (Radford et al. 2016, §3 and Fig. 1) at MNIST size. z (+ label embedding with
+/// <see cref="GanLabelConditioning.Input"/>) → linear → [4w, s/4, s/4] → GroupNorm (class-conditional with
+/// <see cref="GanLabelConditioning.Norm"/>), ReLU → two <see cref="UpBlock"/>s (4w → 2w → w) → 3×3 conv → tanh.
 /// </summary>
 internal sealed class GanGenerator : nn.Module<Tensor, Tensor?, Tensor>
 {
     private readonly Embedding? label_embedding;
     private readonly LinearLayer project;
-    private readonly GroupNorm project_norm;
+    private readonly ClassConditionalNorm project_norm;
     private readonly ModuleList<UpBlock> up;
     private readonly ConvLayer conv_out;
     private readonly GanConfig _config;
+    private readonly bool _concat;
 
     public GanGenerator(LayerContext ctx, GanConfig config) : base(nameof(GanGenerator))
     {
         _config = config;
         long w = config.GeneratorWidth, s = config.ImageSize / 4;
-        long input = config.LatentDim + (config.NumClasses > 0 ? config.LabelEmbedDim : 0);
+        _concat = config.NumClasses > 0 && config.LabelConditioning == GanLabelConditioning.Input;
+        long normEmbed = config.NumClasses > 0 && !_concat ? config.LabelEmbedDim : 0;
+        long input = config.LatentDim + (_concat ? config.LabelEmbedDim : 0);
         if (config.NumClasses > 0)
             label_embedding = nn.Embedding(config.NumClasses, config.LabelEmbedDim);
         project = new LinearLayer(ctx, input, 4 * w * s * s, spectralNorm: false, seed: 0);
-        project_norm = Ops.NewGroupNorm(config.NormGroups, 4 * w, 1e-5);
-        up = new ModuleList<UpBlock>(new UpBlock(ctx, 4 * w, 2 * w, config.NormGroups), new UpBlock(ctx, 2 * w, w, config.NormGroups));
+        project_norm = new ClassConditionalNorm(config.NormGroups, 4 * w, normEmbed);
+        up = new ModuleList<UpBlock>(new UpBlock(ctx, 4 * w, 2 * w, config.NormGroups, normEmbed), new UpBlock(ctx, 2 * w, w, config.NormGroups, normEmbed));
         conv_out = new ConvLayer(ctx, w, 1, 3, 1, spectralNorm: false, seed: 0);
         RegisterComponents();
     }
@@ -39,24 +43,32 @@ internal sealed class GanGenerator : nn.Module<Tensor, Tensor?, Tensor>
     {
         using var scope = NewDisposeScope();
         long s = _config.ImageSize / 4;
-        var input = label_embedding is null ? z : cat([z, label_embedding.call(Labels.Check(labels, z.shape[0], _config.NumClasses))], 1);
+        var e = label_embedding?.call(Labels.Check(labels, z.shape[0], _config.NumClasses));
+        var input = _concat ? cat([z, e!], 1) : z;
+        var normLabels = _concat ? null : e;
         var h = project.call(input).reshape(z.shape[0], 4 * _config.GeneratorWidth, s, s);
-        h = F.relu(Ops.GroupNorm(project_norm, _config.NormGroups, 1e-5, h));
+        h = F.relu(project_norm.call(h, normLabels));
         foreach (var block in up)
-            h = block.call(h);
+            h = block.call(h, normLabels);
         return tanh(conv_out.call(h)).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>
 /// The discriminator: DCGAN's all-convolutional stack (3×3 conv w, stride-2 convs to 2w and 4w, LeakyReLU 0.2, no
-/// pooling) with a linear read-out, plus for a conditional model the projection term ⟨embed(y), mean_spatial h⟩ of
-/// Miyato &amp; Koyama 2018 (eq. 3). Every weight is spectrally normalised in the hinge-sn variant.
+/// pooling) with a linear read-out. A conditional D sees the class twice: as one-hot channels stacked on the image
+/// (the conditional GAN of Mirza &amp; Osindero 2014, as conditional DCGANs feed it) and through the projection term
+/// ⟨embed(y), mean_spatial h⟩ of Miyato &amp; Koyama 2018 (eq. 3). Every weight is spectrally normalised in the
+/// hinge-sn variant.
 /// </summary>
 /// <remarks>
-/// The projection pools by the spatial mean (the paper sums) and its table starts Xavier-uniform (as the authors' code
+/// <para>With the projection alone, a 3-minute run (1,087 steps) of the class-conditional-norm generator reached a
+/// conditional accuracy of 13.8 %: D barely told the classes apart, so G had no reason to. With the one-hot channels as
+/// well, the same run reached 74.4 % (FID 133 against 171). The 1 + 10 input channels cost nothing extra here: the
+/// first convolution is padded to 32 input channels anyway (<see cref="CpuConvolution"/>).</para>
+/// <para>The projection pools by the spatial mean (the paper sums) and its table starts Xavier-uniform (as the authors' code
 /// does), not nn.Embedding's N(0, 1): with a sum over 7×7 positions and unit-variance rows, an untrained unnormalised D
-/// gave logits of ±20, its loss fell to 1e-4 within 15 steps and the DCGAN generator never left all-black.
+/// gave logits of ±20, its loss fell to 1e-4 within 15 steps and the DCGAN generator never left all-black.</para>
 /// </remarks>
 internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
 {
@@ -72,7 +84,7 @@ internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
         long w = config.DiscriminatorWidth, s = config.ImageSize / 4;
         bool sn = config.SpectralNorm;
         convs = new ModuleList<ConvLayer>(
-            new ConvLayer(ctx, 1, w, 3, 1, sn, seed: 101),
+            new ConvLayer(ctx, 1 + config.NumClasses, w, 3, 1, sn, seed: 101),
             new ConvLayer(ctx, w, 2 * w, 3, 2, sn, seed: 102),
             new ConvLayer(ctx, 2 * w, 4 * w, 3, 2, sn, seed: 103));
         read_out = new LinearLayer(ctx, 4 * w * s * s, 1, sn, seed: 104);
@@ -91,14 +103,15 @@ internal sealed class GanDiscriminator : nn.Module<Tensor, Tensor?, Tensor>
     public override Tensor forward(Tensor x, Tensor? labels)
     {
         using var scope = NewDisposeScope();
-        var h = x;
+        var y = _config.NumClasses > 0 ? Labels.Check(labels, x.shape[0], _config.NumClasses) : null;
+        var h = y is null ? x : cat([x, F.one_hot(y, _config.NumClasses).to(x.dtype)[.., .., TensorIndex.None, TensorIndex.None].expand(-1, -1, x.shape[2], x.shape[3])], 1);
         foreach (var conv in convs)
             h = F.leaky_relu(conv.call(h), 0.2);
         var logit = read_out.call(h.flatten(1)).squeeze(1);
         if (projection is not null)
         {
             var table = projection_sn is null ? projection.weight! : projection_sn.Normalize(projection.weight!);
-            var e = table.index_select(0, Labels.Check(labels, x.shape[0], _config.NumClasses));
+            var e = table.index_select(0, y!);
             logit = logit + (e * h.mean([2, 3])).sum(1);
         }
         return logit.MoveToOuterDisposeScope();

@@ -135,7 +135,7 @@ public sealed class VaeModel : nn.Module, IOnePassImageModel
         var h = project.call(input).reshape(z.shape[0], 4 * Config.Width, s, s);
         h = F.relu(Ops.GroupNorm(project_norm, Config.NormGroups, 1e-5, h));
         foreach (var block in up)
-            h = block.call(h);
+            h = block.call(h, null);
         return conv_out.call(h).MoveToOuterDisposeScope();
     }
 

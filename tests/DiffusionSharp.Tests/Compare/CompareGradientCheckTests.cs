@@ -29,8 +29,10 @@ public sealed class CompareGradientCheckTests(ITestOutputHelper output)
         ["spectral-norm conv3x3 8->16 stride 2"] = new(c => new ConvLayer(c, 8, 16, 3, 2, true, 3), (m, x) => ((ConvLayer)m).call(x[0]), g => [randn(2, 8, 8, 8, generator: g)], Composite: true),
         ["spectral-norm linear 32->1"] = new(c => new LinearLayer(c, 32, 1, true, 4), (m, x) => ((LinearLayer)m).call(x[0]), g => [randn(3, 32, generator: g)], Composite: true),
         ["linear 12->64"] = new(c => new LinearLayer(c, 12, 64, false, 0), (m, x) => ((LinearLayer)m).call(x[0]), g => [randn(3, 12, generator: g)]),
-        ["up block nearest x2 + conv + groupnorm + relu"] = new(c => new UpBlock(c, 16, 8, 4), (m, x) => ((UpBlock)m).call(x[0]), g => [randn(2, 16, 4, 4, generator: g)], Composite: true),
-        ["GAN generator (label embedding)"] = new(c => Only(Gan(c), n => n.StartsWith("generator.", StringComparison.Ordinal)), (m, x) => ((GanModel)m).Decode(x[0], x[1]), g => [randn(3, 8, generator: g), tensor(new long[] { 1, 7, 3 })], Composite: true, WholeNetwork: true),
+        ["up block nearest x2 + conv + groupnorm + relu"] = new(c => new UpBlock(c, 16, 8, 4), (m, x) => ((UpBlock)m).call(x[0], null), g => [randn(2, 16, 4, 4, generator: g)], Composite: true),
+        ["class-conditional groupnorm"] = new(c => Randomised(new ClassConditionalNorm(4, 16, 6)), (m, x) => ((ClassConditionalNorm)m).call(x[0], x[1]), g => [randn(3, 16, 4, 4, generator: g), randn(3, 6, generator: g)], Composite: true),
+        ["GAN generator (class-conditional norms)"] = new(c => Only(Randomised(Gan(c)), n => n.StartsWith("generator.", StringComparison.Ordinal)), (m, x) => ((GanModel)m).Decode(x[0], x[1]), g => [randn(3, 8, generator: g), tensor(new long[] { 1, 7, 3 })], Composite: true, WholeNetwork: true),
+        ["GAN generator (label embedding concatenated to z)"] = new(c => Only(new GanModel(s_gan with { LabelConditioning = GanLabelConditioning.Input }) { Precision = c.Precision }, n => n.StartsWith("generator.", StringComparison.Ordinal)), (m, x) => ((GanModel)m).Decode(x[0], x[1]), g => [randn(3, 8, generator: g), tensor(new long[] { 1, 7, 3 })], Composite: true, WholeNetwork: true),
         ["GAN discriminator (spectral norm, projection)"] = new(c => Only(Gan(c), n => n.StartsWith("discriminator.", StringComparison.Ordinal)), (m, x) => ((GanModel)m).Discriminate(x[0], x[1]), g => [randn(3, 1, 16, 16, generator: g), tensor(new long[] { 1, 7, 3 })], Composite: true, WholeNetwork: true),
         ["VAE encoder mean and log-variance"] = new(c => Only(Vae(c), IsEncoder), (m, x) => { var (mu, lv) = ((VaeModel)m).Encode(x[0], x[1]); return cat([mu, lv], 1); }, g => [randn(3, 1, 16, 16, generator: g), tensor(new long[] { 0, 9, 4 })], Composite: true, WholeNetwork: true),
         ["VAE decoder logits"] = new(c => Only(Vae(c), n => !IsEncoder(n)), (m, x) => ((VaeModel)m).DecoderLogits(x[0], x[1]), g => [randn(3, 4, generator: g), tensor(new long[] { 0, 9, 4 })], Composite: true, WholeNetwork: true),
@@ -99,6 +101,16 @@ public sealed class CompareGradientCheckTests(ITestOutputHelper output)
         var normalised = sn.Normalize(w);
         Assert.Equal(1.0, linalg.svdvals(normalised)[0].item<float>(), 3);
         Assert.True(largest > 1, $"σ₁ = {largest}");
+    }
+
+    /// <summary>Replaces the zero-initialised class gains with random ones, so that the class path carries a gradient to check.</summary>
+    private static T Randomised<T>(T module) where T : nn.Module
+    {
+        using var _ = no_grad();
+        foreach (var (name, p) in module.named_parameters())
+            if (name.Contains("class_affine", StringComparison.Ordinal))
+                p.copy_(randn_like(p) * 0.3);
+        return module;
     }
 
     private static bool IsEncoder(string name) => name.StartsWith("encoder.", StringComparison.Ordinal) || name.StartsWith("posterior.", StringComparison.Ordinal);
