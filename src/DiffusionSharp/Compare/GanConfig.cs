@@ -25,7 +25,7 @@ public static class GanLabelConditioning
     public const string Norm = "norm";
 
     /// <summary>A learned label embedding concatenated to z before the first layer (the conditional GAN of Mirza &amp;
-    /// Osindero 2014). Measured here it collapsed to about one image per class (recall 0.04, docs/compare-7min).</summary>
+    /// Osindero 2014). Measured here it collapsed to about one image per class (recall 0.04 in a 3-seed, 7-minute run on 2026-12-02).</summary>
     public const string Input = "input";
 
     /// <summary>Both names.</summary>
