@@ -101,6 +101,39 @@ public sealed class TextTransformer : nn.Module<Tensor, Tensor, Tensor>, ITokenD
     /// <inheritdoc/>
     public Tensor Logits(Tensor tokens, Tensor t) => call(tokens, t);
 
+    /// <summary>
+    /// An empty <see cref="KeyValueCache"/> for <paramref name="batch"/> sequences of up to <paramref name="capacity"/>
+    /// positions (default: the trained length), in the parameters' dtype and device.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model is bidirectional, where no cache can be exact.</exception>
+    public KeyValueCache NewCache(long batch, long? capacity = null)
+    {
+        if (!Config.Causal)
+            throw new InvalidOperationException("a key/value cache needs a causal model (config causal: true)");
+        var weight = head.weight!;
+        return new KeyValueCache(blocks.Count, batch, Config.Heads, capacity ?? Config.Length, Config.Width / Config.Heads, weight.dtype, weight.device);
+    }
+
+    /// <summary>
+    /// Logits [B, n, V] for the n tokens [B, n] that follow the positions <paramref name="cache"/> has read, which it
+    /// then holds as well: equal to <see cref="forward"/> on the whole sequence so far, at the new positions, for the
+    /// cost of the new tokens alone. n may exceed 1 only on an empty cache (a prompt read in one call).
+    /// </summary>
+    public Tensor ExtendLogits(Tensor tokens, Tensor t, KeyValueCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (tokens.dim() != 2 || tokens.dtype != ScalarType.Int64)
+            throw new ArgumentException($"tokens must be an int64 tensor [B, n], not {tokens.dtype} [{string.Join(", ", tokens.shape)}]", nameof(tokens));
+        using var scope = NewDisposeScope();
+        var x = embed.call(tokens);
+        if (time is not null)
+            x = x + time.call(t).unsqueeze(1);
+        for (int i = 0; i < blocks.Count; i++)
+            x = blocks[i].Extend(x, cache, i);
+        cache.Advance();
+        return Ops.Linear(_ctx, head, TransformerOps.Norm(norm, x)).MoveToOuterDisposeScope();
+    }
+
     /// <inheritdoc/>
     public nn.Module Module => this;
 

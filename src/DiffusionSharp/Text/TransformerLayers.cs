@@ -27,15 +27,16 @@ internal static class TransformerOps
 
     /// <summary>
     /// Rotary position embedding (RoFormer, Su et al. 2021, eq. 34, in the rotate-half layout): the pair
-    /// (x_i, x_{i+d/2}) of head channel i at position p is rotated by θ = p·base^(−2i/d). x is [B, heads, n, d].
-    /// The angles are formed in float64 so long sequences keep their phase.
+    /// (x_i, x_{i+d/2}) of head channel i at position p is rotated by θ = p·base^(−2i/d). x is [B, heads, n, d] and
+    /// holds positions <paramref name="offset"/> … offset + n − 1 (an offset for tokens appended to a
+    /// <see cref="KeyValueCache"/>). The angles are formed in float64 so long sequences keep their phase.
     /// </summary>
-    public static Tensor Rotary(Tensor x, double rotaryBase)
+    public static Tensor Rotary(Tensor x, double rotaryBase, long offset = 0)
     {
         using var scope = NewDisposeScope();
         long n = x.shape[2], d = x.shape[3], half = d / 2;
         var inv = exp(arange(0, half, dtype: ScalarType.Float64) * (-2.0 * Math.Log(rotaryBase) / d));
-        var angle = arange(0, n, dtype: ScalarType.Float64).unsqueeze(1) * inv.unsqueeze(0);
+        var angle = arange(offset, offset + n, dtype: ScalarType.Float64).unsqueeze(1) * inv.unsqueeze(0);
         var cosine = cat([cos(angle), cos(angle)], 1).to(x.dtype);
         var sine = cat([sin(angle), sin(angle)], 1).to(x.dtype);
         var x1 = x.narrow(3, 0, half);
@@ -92,6 +93,28 @@ internal sealed class RotarySelfAttention : nn.Module<Tensor, Tensor>
         var merged = o.transpose(1, 2).reshape(b, n, width);
         return Ops.Linear(_ctx, proj, merged).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Causal attention of the n new positions in <paramref name="x"/> [B, n, C] (positions cache.Length …) over the
+    /// keys and values <paramref name="cache"/> holds for <paramref name="layer"/> and their own, which it appends
+    /// there. Equal to <see cref="forward"/> on the whole prefix at those positions. n may exceed 1 only while the
+    /// cache is empty (a prompt), where the causal mask of <see cref="forward"/> applies.
+    /// </summary>
+    public Tensor Extend(Tensor x, KeyValueCache cache, int layer)
+    {
+        if (!_causal)
+            throw new InvalidOperationException("a key/value cache needs causal attention: a bidirectional layer's earlier outputs change with every new token");
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], n = x.shape[1], width = x.shape[2], d = width / _heads, position = cache.Length;
+        if (n > 1 && position > 0)
+            throw new ArgumentException($"{n} tokens appended to a cache of {position}: only an empty cache takes more than one", nameof(x));
+        var parts = Ops.Linear(_ctx, qkv, x).view(b, n, 3, _heads, d).permute(2, 0, 3, 1, 4);
+        var q = TransformerOps.Rotary(parts[0], _rotaryBase, position);
+        var (k, v) = cache.Append(layer, TransformerOps.Rotary(parts[1], _rotaryBase, position), parts[2]);
+        var o = TransformerOps.Attention(_ctx, q, k, v, causal: n > 1);
+        var merged = o.transpose(1, 2).reshape(b, n, width);
+        return Ops.Linear(_ctx, proj, merged).MoveToOuterDisposeScope();
+    }
 }
 
 /// <summary>The position-wise MLP: Linear(width → ratio·width), GELU, Linear(ratio·width → width).</summary>
@@ -137,6 +160,14 @@ internal sealed class TransformerBlock : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = x + attn.call(TransformerOps.Norm(norm1, x));
+        return (h + mlp.call(TransformerOps.Norm(norm2, h))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="forward"/> for new positions, attention through <see cref="RotarySelfAttention.Extend"/>.</summary>
+    public Tensor Extend(Tensor x, KeyValueCache cache, int layer)
+    {
+        using var scope = NewDisposeScope();
+        var h = x + attn.Extend(TransformerOps.Norm(norm1, x), cache, layer);
         return (h + mlp.call(TransformerOps.Norm(norm2, h))).MoveToOuterDisposeScope();
     }
 }
