@@ -85,7 +85,10 @@ public sealed class TextTransformer : nn.Module<Tensor, Tensor, Tensor>, ITokenD
     public bool IsTimeConditioned => time is not null;
 
     /// <summary>Logits [B, L, V] for tokens [B, L] and times t [B] (ignored without time conditioning).</summary>
-    public override Tensor forward(Tensor tokens, Tensor t)
+    public override Tensor forward(Tensor tokens, Tensor t) => Run(tokens, t, i => blocks[i].call);
+
+    /// <summary>Embedding (plus time), every block through <paramref name="blockFor"/>, final norm and read-out.</summary>
+    private Tensor Run(Tensor tokens, Tensor t, Func<int, Func<Tensor, Tensor>> blockFor)
     {
         if (tokens.dim() != 2 || tokens.dtype != ScalarType.Int64)
             throw new ArgumentException($"tokens must be an int64 tensor [B, L], not {tokens.dtype} [{string.Join(", ", tokens.shape)}]", nameof(tokens));
@@ -93,8 +96,8 @@ public sealed class TextTransformer : nn.Module<Tensor, Tensor, Tensor>, ITokenD
         var x = embed.call(tokens);
         if (time is not null)
             x = x + time.call(t).unsqueeze(1);
-        foreach (var block in blocks)
-            x = block.call(x);
+        for (int i = 0; i < blocks.Count; i++)
+            x = blockFor(i)(x);
         return Ops.Linear(_ctx, head, TransformerOps.Norm(norm, x)).MoveToOuterDisposeScope();
     }
 
@@ -122,16 +125,9 @@ public sealed class TextTransformer : nn.Module<Tensor, Tensor, Tensor>, ITokenD
     public Tensor ExtendLogits(Tensor tokens, Tensor t, KeyValueCache cache)
     {
         ArgumentNullException.ThrowIfNull(cache);
-        if (tokens.dim() != 2 || tokens.dtype != ScalarType.Int64)
-            throw new ArgumentException($"tokens must be an int64 tensor [B, n], not {tokens.dtype} [{string.Join(", ", tokens.shape)}]", nameof(tokens));
-        using var scope = NewDisposeScope();
-        var x = embed.call(tokens);
-        if (time is not null)
-            x = x + time.call(t).unsqueeze(1);
-        for (int i = 0; i < blocks.Count; i++)
-            x = blocks[i].Extend(x, cache, i);
+        var logits = Run(tokens, t, i => x => blocks[i].Extend(x, cache, i));
         cache.Advance();
-        return Ops.Linear(_ctx, head, TransformerOps.Norm(norm, x)).MoveToOuterDisposeScope();
+        return logits;
     }
 
     /// <inheritdoc/>

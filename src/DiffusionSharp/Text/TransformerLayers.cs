@@ -82,17 +82,7 @@ internal sealed class RotarySelfAttention : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        long b = x.shape[0], n = x.shape[1], width = x.shape[2], d = width / _heads;
-        var parts = Ops.Linear(_ctx, qkv, x).view(b, n, 3, _heads, d).permute(2, 0, 3, 1, 4);
-        var q = TransformerOps.Rotary(parts[0], _rotaryBase);
-        var k = TransformerOps.Rotary(parts[1], _rotaryBase);
-        var o = TransformerOps.Attention(_ctx, q, k, parts[2], _causal);
-        var merged = o.transpose(1, 2).reshape(b, n, width);
-        return Ops.Linear(_ctx, proj, merged).MoveToOuterDisposeScope();
-    }
+    public override Tensor forward(Tensor x) => Attend(x, null, 0);
 
     /// <summary>
     /// Causal attention of the n new positions in <paramref name="x"/> [B, n, C] (positions cache.Length …) over the
@@ -102,16 +92,29 @@ internal sealed class RotarySelfAttention : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor Extend(Tensor x, KeyValueCache cache, int layer)
     {
+        ArgumentNullException.ThrowIfNull(cache);
         if (!_causal)
             throw new InvalidOperationException("a key/value cache needs causal attention: a bidirectional layer's earlier outputs change with every new token");
+        if (x.shape[1] > 1 && cache.Length > 0)
+            throw new ArgumentException($"{x.shape[1]} tokens appended to a cache of {cache.Length}: only an empty cache takes more than one", nameof(x));
+        return Attend(x, cache, layer);
+    }
+
+    /// <summary>
+    /// The attention of <see cref="forward"/> (no cache: positions 0 … n − 1 among themselves) and of
+    /// <see cref="Extend"/> (positions cache.Length … over the cached keys too; causal masking is needed only while
+    /// the cache was empty, since one new position attends to every earlier one).
+    /// </summary>
+    private Tensor Attend(Tensor x, KeyValueCache? cache, int layer)
+    {
         using var scope = NewDisposeScope();
-        long b = x.shape[0], n = x.shape[1], width = x.shape[2], d = width / _heads, position = cache.Length;
-        if (n > 1 && position > 0)
-            throw new ArgumentException($"{n} tokens appended to a cache of {position}: only an empty cache takes more than one", nameof(x));
+        long b = x.shape[0], n = x.shape[1], width = x.shape[2], d = width / _heads, position = cache?.Length ?? 0;
         var parts = Ops.Linear(_ctx, qkv, x).view(b, n, 3, _heads, d).permute(2, 0, 3, 1, 4);
         var q = TransformerOps.Rotary(parts[0], _rotaryBase, position);
-        var (k, v) = cache.Append(layer, TransformerOps.Rotary(parts[1], _rotaryBase, position), parts[2]);
-        var o = TransformerOps.Attention(_ctx, q, k, v, causal: n > 1);
+        var (k, v) = (TransformerOps.Rotary(parts[1], _rotaryBase, position), parts[2]);
+        if (cache is not null)
+            (k, v) = cache.Append(layer, k, v);
+        var o = TransformerOps.Attention(_ctx, q, k, v, _causal && position == 0);
         var merged = o.transpose(1, 2).reshape(b, n, width);
         return Ops.Linear(_ctx, proj, merged).MoveToOuterDisposeScope();
     }
@@ -156,18 +159,15 @@ internal sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var h = x + attn.call(TransformerOps.Norm(norm1, x));
-        return (h + mlp.call(TransformerOps.Norm(norm2, h))).MoveToOuterDisposeScope();
-    }
+    public override Tensor forward(Tensor x) => Apply(x, attn.call);
 
     /// <summary><see cref="forward"/> for new positions, attention through <see cref="RotarySelfAttention.Extend"/>.</summary>
-    public Tensor Extend(Tensor x, KeyValueCache cache, int layer)
+    public Tensor Extend(Tensor x, KeyValueCache cache, int layer) => Apply(x, h => attn.Extend(h, cache, layer));
+
+    private Tensor Apply(Tensor x, Func<Tensor, Tensor> attention)
     {
         using var scope = NewDisposeScope();
-        var h = x + attn.Extend(TransformerOps.Norm(norm1, x), cache, layer);
+        var h = x + attention(TransformerOps.Norm(norm1, x));
         return (h + mlp.call(TransformerOps.Norm(norm2, h))).MoveToOuterDisposeScope();
     }
 }
