@@ -153,13 +153,14 @@ public sealed partial record UNet1DConfig
     public int ClassEmbedDim => UseTimestepEmbedding ? BlockOutChannels[0] : TimeProjDim;
 
     /// <summary>
-    /// A preset for 1 s of 16 kHz speech (e.g. spoken digits) small enough to train on a 2-core CPU: the ResNet layout
-    /// (residual temporal blocks, positional time MLP, Mish), widths 16/32/64/64/128. 16,000 = 2⁷·125, so four stride-2
-    /// convs halve it exactly to 1,000 samples at the bottleneck (any factor up to 2⁷ would divide it). Compute goes
-    /// where the signal is long: the full-rate level has only 16 channels, the widest (128) runs at L = 1,000, and
-    /// the receptive field of the bottleneck spans about 0.1 s. No attention: at L ≥ 1,000 it would cost more than all
-    /// convolutions together. Class-conditional with <paramref name="numClasses"/> + 1 rows (the last is the null
-    /// class for classifier-free guidance).
+    /// A preset for 1 s of speech (e.g. spoken digits at 8 or 16 kHz) small enough to train on a 2-core CPU: the ResNet
+    /// layout (residual temporal blocks, positional time MLP, Mish), seven levels of widths 16/32/64/64/96/96/96.
+    /// Six stride-2 convs divide the length by 64 (8,000 = 2⁶·125 and 16,000 = 2⁷·125 both divide exactly), so the
+    /// bottleneck sees 125 positions of 8 ms at 8 kHz and its residual blocks span about a quarter of a second: a
+    /// word's vowel and its neighbours, which a five-level net (bottleneck of 1,000 positions, ~0.1 s) could not see
+    /// together. Compute goes where the signal is long: the full-rate level has only 16 channels, and the three
+    /// 96-wide levels together cost less than it. No attention. Class-conditional with <paramref name="numClasses"/>
+    /// + 1 rows (the last is the null class for classifier-free guidance).
     /// </summary>
     public static UNet1DConfig SpokenDigits(int numClasses)
     {
@@ -175,9 +176,9 @@ public sealed partial record UNet1DConfig
             FlipSinToCos = false,
             FreqShift = 1,
             ActFn = ActivationFunction.Mish,
-            BlockOutChannels = [16, 32, 64, 64, 128],
-            DownBlockTypes = [.. Enumerable.Repeat(UNet1DDownBlockType.DownResnetBlock1D, 5)],
-            UpBlockTypes = [.. Enumerable.Repeat(UNet1DUpBlockType.UpResnetBlock1D, 4)],
+            BlockOutChannels = [16, 32, 64, 64, 96, 96, 96],
+            DownBlockTypes = [.. Enumerable.Repeat(UNet1DDownBlockType.DownResnetBlock1D, 7)],
+            UpBlockTypes = [.. Enumerable.Repeat(UNet1DUpBlockType.UpResnetBlock1D, 6)],
             MidBlockType = UNet1DMidBlockType.MidResTemporalBlock1D,
             OutBlockType = UNet1DOutBlockType.OutConv1DBlock,
             LayersPerBlock = 1,

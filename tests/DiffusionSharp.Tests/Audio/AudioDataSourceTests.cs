@@ -89,10 +89,10 @@ public sealed class AudioDataSourceTests : IDisposable
     {
         WavFile.WritePcm16(Sub("odd", "a.wav"), WavFileTests.Sine(440, 1000, 1000), 1000);
         var options = new TrainingOptions { Steps = 2, BatchSize = 2 };
-        // 1000 samples are not a multiple of the 16 that four halvings need.
+        // 1000 samples are not a multiple of the 64 that six halvings need.
         var e = Assert.Throws<ArgumentException>(() => TrainingRun.Create(new NewRun(_dir.File("r1"), options, "tiny", new DataSpec(Path.Combine(_dir.Path, "odd"), SampleRate: 1000))));
         Assert.Contains("1000 samples", e.Message);
-        Assert.Contains("multiple of 16", e.Message);
+        Assert.Contains("multiple of 64", e.Message);
         e = Assert.Throws<ArgumentException>(() => TrainingRun.Create(new NewRun(_dir.File("r2"), options, "tiny", new DataSpec(Path.Combine(_dir.Path, "odd"), SampleRate: 1024), Model: "unet")));
         Assert.Contains("--model unet1d", e.Message);
         Assert.DoesNotContain('\n', e.Message);

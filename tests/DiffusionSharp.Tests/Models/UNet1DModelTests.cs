@@ -128,7 +128,7 @@ public sealed class UNet1DModelTests(ITestOutputHelper output) : IDisposable
         var config = UNet1DConfig.SpokenDigits(10);
         using var model = new UNet1DModel(config);
         Assert.Equal(11, config.NumClassEmbeds);
-        Assert.Equal(16, config.LengthMultiple);
+        Assert.Equal(64, config.LengthMultiple);
         Assert.Equal(config.CountParameters(), model.ParameterCount);
         // Batch 2 keeps the test short; UNET1D_PRESET_BATCH=8 measures the figure quoted for the preset.
         int batch = int.TryParse(Environment.GetEnvironmentVariable("UNET1D_PRESET_BATCH"), out int b) ? b : 2;
