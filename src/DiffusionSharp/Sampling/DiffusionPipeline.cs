@@ -334,8 +334,16 @@ public sealed class DiffusionPipeline : IDisposable
         }
     }
 
-    /// <summary>EDM's σ range (Karras et al. 2022, Table 1: σ_min = 0.002, σ_max = 80).</summary>
-    public static (double Min, double Max) EdmSigmaRange => (0.002, 80.0);
+    /// <summary>
+    /// EDM's σ range for data of standard deviation <paramref name="sigmaData"/>: Karras et al. 2022, Table 1 give
+    /// σ_min = 0.002 and σ_max = 80 for σ_data = 0.5, and the preconditioning is written in units of σ_data, so the range
+    /// scales with it (the same signal-to-noise ratios at both ends). Speech at σ_data 0.063 starts from σ = 10 instead of
+    /// spending a third of a Karras grid's steps above σ = 10, where its model sees only noise.
+    /// </summary>
+    public static (double Min, double Max) EdmSigmaRange(double sigmaData) =>
+        sigmaData > 0 && double.IsFinite(sigmaData)
+            ? (0.002 * sigmaData / 0.5, 80.0 * sigmaData / 0.5)
+            : throw new ArgumentOutOfRangeException(nameof(sigmaData), sigmaData, "σ_data must be a positive number");
 
     private static bool IsEdm(string preconditioning) =>
         preconditioning.Equals(PipelineMetadata.EdmPreconditioning, StringComparison.OrdinalIgnoreCase)
@@ -355,8 +363,9 @@ public sealed class DiffusionPipeline : IDisposable
         double sigmaMin, sigmaMax;
         if (edm)
         {
-            denoiser = new EdmPreconditioning(Network, Metadata.SigmaData ?? 0.5);
-            (sigmaMin, sigmaMax) = EdmSigmaRange;
+            double sigmaData = Metadata.SigmaData ?? 0.5;
+            denoiser = new EdmPreconditioning(Network, sigmaData);
+            (sigmaMin, sigmaMax) = EdmSigmaRange(sigmaData);
         }
         else
         {

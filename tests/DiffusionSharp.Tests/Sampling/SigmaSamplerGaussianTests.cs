@@ -85,6 +85,20 @@ public sealed class SigmaSamplerGaussianTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// The pipeline's EDM σ range is Karras et al.'s (0.002, 80) at their σ_data = 0.5 and keeps its signal-to-noise
+    /// ratios for other data scales: σ_max/σ_data = 160 and σ_min/σ_data = 0.004 for speech at σ_data = 0.063 too.
+    /// </summary>
+    [Fact]
+    public void EdmSigmaRangeScalesWithTheDataDeviation()
+    {
+        Assert.Equal((0.002, 80.0), DiffusionSharp.Sampling.DiffusionPipeline.EdmSigmaRange(0.5));
+        var (min, max) = DiffusionSharp.Sampling.DiffusionPipeline.EdmSigmaRange(0.063);
+        Assert.Equal(160.0, max / 0.063, 9);
+        Assert.Equal(0.004, min / 0.063, 12);
+        Assert.Throws<ArgumentOutOfRangeException>(() => DiffusionSharp.Sampling.DiffusionPipeline.EdmSigmaRange(0));
+    }
+
+    /// <summary>
     /// A discrete-time ε network on the default linear schedule (T = 1000), exact for Gaussian data at every
     /// (fractional) t it is given, wrapped in DiscreteTimeDenoiser, follows the flow between the schedule's σ_0 and
     /// σ_{T−1}. The timesteps reach the network in float32 (relative 6·10⁻⁸ at t ≈ 1000), so it equals the exact-denoiser
