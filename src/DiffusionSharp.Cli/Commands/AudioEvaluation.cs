@@ -46,7 +46,7 @@ internal static class AudioEvaluation
         if (count < 2 || count > train.Count)
             throw new ArgumentException($"--count must be 2 to {train.Count} (the training clips the real-data floor is drawn from), not {count}");
         using var evaluator = AnsiConsole.Status().Start("spoken-digit classifier…", _ => SpokenDigitEvaluator.Create(train, heldOut, settings.Cache, log: Log, cancellationToken: cancellationToken));
-        var options = new GenerationOptions(count, SchedulerFactory.ParseKind(settings.Sampler), settings.Steps ?? 20, null, settings.Guidance, settings.Seed, settings.BatchSize);
+        var options = settings.GenerationOptions(count, settings.Steps ?? 20, null, settings.Seed);
         long[]? labels = pipeline.LabelsFor(options);
         var watch = Stopwatch.StartNew();
         using var samples = AnsiConsole.Status().Start($"sampling {count} clips…", _ => pipeline.Generate(options, cancellationToken: cancellationToken));
@@ -57,7 +57,7 @@ internal static class AudioEvaluation
         var c = CultureInfo.InvariantCulture;
         double audioSeconds = (double)count * pipeline.SampleShape[^1] / pipeline.SampleRate;
         ClassifierReportTable.Write(report, settings.ModelDirectory,
-            string.Create(c, $"{count} clips with {settings.Sampler} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s ({sampleSeconds / audioSeconds:F2} s per second of audio)"),
+            string.Create(c, $"{count} clips with {SamplerSettings.Describe(pipeline, options)} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s ({sampleSeconds / audioSeconds:F2} s per second of audio)"),
             "held-out", SpokenDigitEvaluator.NotPublishedFid, settings.Report);
         return 0;
     }

@@ -16,15 +16,11 @@ namespace DiffusionSharp.Cli.Commands;
 /// <summary><c>diffuse evaluate</c>: sample a digit model and score the samples with the project's MNIST classifier.</summary>
 internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
 {
-    public sealed class Settings : PipelineSettings
+    public sealed class Settings : SamplerSettings
     {
         [CommandOption("--count <N>")]
         [Description("Samples to score (default 1000; text models: 100 per source).")]
         public int? Count { get; init; }
-
-        [CommandOption("--sampler <NAME>")]
-        [DefaultValue("dpm++")]
-        public string Sampler { get; init; } = "dpm++";
 
         [CommandOption("--steps <N>")]
         [Description("Sampling steps (default 20; text models: the window length, 256).")]
@@ -94,7 +90,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         using var train = Mnist.LoadCached(MnistSplit.Train, settings.Cache, Log);
         using var test = Mnist.LoadCached(MnistSplit.Test, settings.Cache, Log);
         using var evaluator = AnsiConsole.Status().Start("evaluation classifier…", _ => DigitEvaluator.Create(train, test, settings.Cache, log: Log, cancellationToken: cancellationToken));
-        var options = new GenerationOptions(settings.Count ?? 1000, SchedulerFactory.ParseKind(settings.Sampler), settings.Steps ?? 20, null, settings.Guidance, settings.Seed, settings.BatchSize);
+        var options = settings.GenerationOptions(settings.Count ?? 1000, settings.Steps ?? 20, null, settings.Seed);
         long[]? labels = pipeline.LabelsFor(options);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         using var samples = AnsiConsole.Status().Start($"sampling {options.Count} digits…", _ => pipeline.Generate(options, cancellationToken: cancellationToken));
@@ -103,7 +99,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         var report = evaluator.Evaluate(samples, requested, settings.Seed);
 
         ClassifierReportTable.Write(report, modelDir,
-            string.Create(CultureInfo.InvariantCulture, $"{options.Count} with {settings.Sampler} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s"),
+            string.Create(CultureInfo.InvariantCulture, $"{options.Count} with {SamplerSettings.Describe(pipeline, options)} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s"),
             "test", EvaluationReport.NotInceptionFid, settings.Report);
         return 0;
     }

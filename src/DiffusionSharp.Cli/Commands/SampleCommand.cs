@@ -16,7 +16,7 @@ namespace DiffusionSharp.Cli.Commands;
 /// <summary><c>diffuse sample</c>: draw samples from a model folder (the embedded MNIST model by default).</summary>
 internal sealed class SampleCommand : Command<SampleCommand.Settings>
 {
-    public sealed class Settings : PipelineSettings
+    public sealed class Settings : SamplerSettings
     {
         [CommandOption("--out <DIR>")]
         [Description("Output folder: grid.png and one NNNNN.png per sample (audio models: NNNNN.wav and spectrograms.png; point models: samples.csv and samples.png).")]
@@ -26,19 +26,6 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         [CommandOption("--count <N>")]
         [Description("Samples (default 100; text models: 10).")]
         public int? Count { get; init; }
-
-        [CommandOption("--sampler <NAME>")]
-        [Description("ddpm, ddim, dpm++, euler, euler-a, heun, unipc. Default: the folder's scheduler_config.json.")]
-        public string? Sampler { get; init; }
-
-        [CommandOption("--sigma-sampler <NAME>")]
-        [Description("A σ-space sampler instead of the scheduler: euler, heun, dpm++2m, dpm++2m-sde (EDM-preconditioned models: heun by default).")]
-        public string? SigmaSampler { get; init; }
-
-        [CommandOption("--sigmas <GRID>")]
-        [Description("The σ grid of --sigma-sampler: karras, exponential, schedule.")]
-        [DefaultValue("karras")]
-        public string Sigmas { get; init; } = "karras";
 
         [CommandOption("--steps <N>")]
         public int? Steps { get; init; }
@@ -92,16 +79,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             : int.TryParse(settings.Class, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k)
                 ? k
                 : throw new ArgumentException($"--class must be a class index or 'all', not '{settings.Class}'");
-        var options = new GenerationOptions(
-            count,
-            settings.Sampler is null ? null : SchedulerFactory.ParseKind(settings.Sampler),
-            settings.Steps,
-            classLabel,
-            settings.Guidance,
-            settings.Seed,
-            settings.BatchSize,
-            settings.SigmaSampler is null ? null : SigmaSamplers.Parse(settings.SigmaSampler, "--sigma-sampler"),
-            DiffusersNames.Parse<SigmaGridKind>(settings.Sigmas, "--sigmas"));
+        var options = settings.GenerationOptions(count, settings.Steps, classLabel, settings.Seed);
         if (pipeline.IsAudioModel)
             return AudioSamples.Sample(settings, pipeline, options, watch, cancellationToken);
         if (!pipeline.IsImageModel)
@@ -190,9 +168,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
     {
         var table = new Table().AddColumns("", "");
         table.AddRow("model", Markup.Escape(settings.ModelDirectory));
-        table.AddRow("sampler", options.SigmaSampler is not null || pipeline.Metadata.Preconditioning is not null
-            ? $"{SigmaSamplers.Name(options.SigmaSampler ?? SigmaSamplerKind.Heun)} over a {DiffusersNames.ToName(options.SigmaGrid)} σ grid"
-            : SchedulerFactory.CliName(options.Sampler ?? pipeline.DefaultSampler));
+        table.AddRow("sampler", SamplerSettings.Describe(pipeline, options));
         table.AddRow("steps", (options.Steps ?? pipeline.Metadata.DefaultSteps).ToString(CultureInfo.InvariantCulture));
         table.AddRow("guidance", (options.Guidance ?? pipeline.Metadata.DefaultGuidance).ToString(CultureInfo.InvariantCulture));
         table.AddRow("precision", settings.Precision.ToLowerInvariant());

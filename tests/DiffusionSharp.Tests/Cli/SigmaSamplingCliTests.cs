@@ -1,3 +1,5 @@
+using DiffusionSharp.Cli.Commands;
+
 namespace DiffusionSharp.Tests.Cli;
 
 /// <summary>
@@ -57,5 +59,15 @@ public sealed class SigmaSamplingCliTests : IDisposable
         Assert.NotEqual(0, code);
         var line = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         Assert.Contains("EDM-preconditioned", line);
+
+        // diffuse evaluate builds its options the same way: on an EDM model it draws with Heun instead of refusing a
+        // scheduler it was never asked for.
+        var evaluate = new EvaluateCommand.Settings { Model = model };
+        var options = evaluate.GenerationOptions(2, 2, null, 0);
+        Assert.Null(options.Sampler);
+        using var pipeline = evaluate.LoadPipeline();
+        using (var x = pipeline.Generate(options))
+            Assert.Equal(2, x.shape[0]);
+        Assert.Equal("heun over a karras σ grid", SamplerSettings.Describe(pipeline, options));
     }
 }
