@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using DiffusionSharp.Compare;
 using DiffusionSharp.Data;
 using DiffusionSharp.Evaluation;
+using DiffusionSharp.Schedulers;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -69,10 +70,15 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         [DefaultValue(250)]
         public int CurveSamples { get; init; } = 250;
 
+        [CommandOption("--sampler <NAME>")]
+        [Description("The diffusion model's sampler for its evaluation samples: ddpm (ancestral; the default), ddim, dpm++, euler, euler-a, heun, unipc.")]
+        [DefaultValue("ddpm")]
+        public string Sampler { get; init; } = "ddpm";
+
         [CommandOption("--sampling-steps <N>")]
-        [Description("DPM-Solver++ steps of the diffusion model's evaluation samples.")]
-        [DefaultValue(20)]
-        public int SamplingSteps { get; init; } = 20;
+        [Description("Steps of --sampler for the diffusion model's evaluation samples.")]
+        [DefaultValue(100)]
+        public int SamplingSteps { get; init; } = 100;
 
         [CommandOption("--guidance <W>")]
         [Description("Classifier-free guidance of the conditional diffusion model.")]
@@ -103,6 +109,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
             Samples = Samples,
             CurvePoints = CurvePoints,
             CurveSamples = CurveSamples,
+            Sampler = SchedulerFactory.ParseKind(Sampler),
             SamplingSteps = SamplingSteps,
             Guidance = Guidance,
             TargetFid = TargetFid,

@@ -50,7 +50,7 @@ internal sealed record CompareModel(string Family, string Description, Func<ITra
                 if (tiny)
                     unet = unet with { BlockOutChannels = [8, 16, 16], NormNumGroups = 4, AttentionHeadDim = 8 };
                 var o = common with { LearningRate = 1e-3, WarmupSteps = tiny ? 0 : 100, LabelDropout = conditional ? 0.1 : 0.0 };
-                return new(family, $"U-Net (ModelPresets tiny{(tiny ? ", test widths" : "")}), {o.Prediction} prediction, {o.Weighting} weighting, label dropout {o.LabelDropout}; DPM-Solver++ {options.SamplingSteps} steps{(conditional ? $", guidance {options.Guidance}" : "")}",
+                return new(family, $"U-Net (ModelPresets tiny{(tiny ? ", test widths" : "")}), {o.Prediction} prediction, {o.Weighting} weighting, label dropout {o.LabelDropout}; {SchedulerFactory.CliName(options.Sampler)} {options.SamplingSteps} steps{(conditional ? $", guidance {options.Guidance}" : "")}",
                     () => new UNet2DModel(unet), o, o.CreateObjective);
             }
             case "vae":
@@ -96,7 +96,7 @@ internal sealed record CompareModel(string Family, string Description, Func<ITra
         {
             bool wasTraining = model.Module.training;
             model.Module.eval();
-            using var pipeline = DiffusionPipeline.FromModel(model, DiffusionMetadata(conditional, options), SamplerKind.DpmSolverMultistep,
+            using var pipeline = DiffusionPipeline.FromModel(model, DiffusionMetadata(conditional, options), options.Sampler,
                 new TrainingOptions().Schedule, new TrainingOptions().Prediction);
             using (var x = pipeline.Generate(new GenerationOptions(count, Steps: steps, Seed: seed, BatchSize: 100)))
                 samples = x.cpu().clone();
@@ -112,7 +112,7 @@ internal sealed record CompareModel(string Family, string Description, Func<ITra
     {
         ema.SavePretrained(directory);
         if (ema is UNet2DModel)
-            DiffusionPipeline.WriteSidecars(directory, DiffusionMetadata(conditional, options), SamplerKind.DpmSolverMultistep,
+            DiffusionPipeline.WriteSidecars(directory, DiffusionMetadata(conditional, options), options.Sampler,
                 new TrainingOptions().Schedule, new TrainingOptions().Prediction);
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using DiffusionSharp.Schedulers;
 
 namespace DiffusionSharp.Compare;
 
@@ -49,8 +50,16 @@ public sealed record ComparisonOptions
     /// <summary>Samples per curve evaluation.</summary>
     public int CurveSamples { get; init; } = 250;
 
-    /// <summary>DPM-Solver++ steps for the diffusion model's evaluation samples.</summary>
-    public int SamplingSteps { get; init; } = 20;
+    /// <summary>
+    /// The diffusion model's sampler for its evaluation samples. Ancestral DDPM by default: the short-budget U-Nets of a
+    /// comparison leave a high-frequency residue that a deterministic solver keeps and DDPM's fresh noise at every step
+    /// washes out. Measured on a 10 % cell (4-minute budget): the independent judge's FID 62.6 with DDPM 100 steps
+    /// against 264.8 with DPM-Solver++ 20 (273.1 at 50 steps), conditional accuracy 88 % against 58 %.
+    /// </summary>
+    public SamplerKind Sampler { get; init; } = SamplerKind.Ddpm;
+
+    /// <summary>Steps of <see cref="Sampler"/> for the diffusion model's evaluation samples.</summary>
+    public int SamplingSteps { get; init; } = 100;
 
     /// <summary>Classifier-free guidance for the conditional diffusion model's samples (the model folder's default of <c>diffuse train</c>).</summary>
     public double Guidance { get; init; } = 2.0;
@@ -98,6 +107,7 @@ public sealed record ComparisonOptions
         ("--samples", Samples.ToString(CultureInfo.InvariantCulture)),
         ("--curve-points", CurvePoints.ToString(CultureInfo.InvariantCulture)),
         ("--curve-samples", CurveSamples.ToString(CultureInfo.InvariantCulture)),
+        ("--sampler", SchedulerFactory.CliName(Sampler)),
         ("--sampling-steps", SamplingSteps.ToString(CultureInfo.InvariantCulture)),
         ("--guidance", Guidance.ToString("R", CultureInfo.InvariantCulture)),
         ("--size", Size.ToString()),

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using DiffusionSharp.Compare;
 using DiffusionSharp.Evaluation;
+using DiffusionSharp.Schedulers;
 using DiffusionSharp.Tests.Cli;
 using DiffusionSharp.Tests.Evaluation;
 using DiffusionSharp.Training;
@@ -75,6 +76,12 @@ public sealed class CompareRunTests(DigitsFixture digits, ITestOutputHelper outp
         output.WriteLine($"resumed run {watch.Elapsed.TotalSeconds:F1} s");
         var changed = Assert.Throws<ArgumentException>(() => ComparisonRun.Run(s_tiny with { BatchSize = 32 }, dir.Path, digits.Train, digits.Test, evaluator));
         Assert.Contains("--batch-size", changed.Message);
+        // The diffusion cells sample with the ancestral sampler by default, and their model folders say so.
+        Assert.Equal(SamplerKind.Ddpm, s_tiny.Sampler);
+        string schedulerConfig = File.ReadAllText(Path.Combine(dir.Path, "cells", "diffusion-cond-f0.02-s0", "model", "scheduler_config.json"));
+        Assert.Contains("\"DDPMScheduler\"", schedulerConfig);
+        changed = Assert.Throws<ArgumentException>(() => ComparisonRun.Run(s_tiny with { Sampler = SamplerKind.DpmSolverMultistep }, dir.Path, digits.Train, digits.Test, evaluator));
+        Assert.Contains("--sampler", changed.Message);
 
         // diffuse sample on the GAN and VAE folders.
         foreach (var model in new[] { "dcgan-cond-f0.02-s0", "vae-uncond-f0.02-s0" })
