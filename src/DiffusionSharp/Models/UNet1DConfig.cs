@@ -156,11 +156,10 @@ public sealed partial record UNet1DConfig
     /// A preset for 1 s of speech (e.g. spoken digits at 8 or 16 kHz) small enough to train on a 2-core CPU: the ResNet
     /// layout (residual temporal blocks, positional time MLP, Mish), seven levels of widths 16/32/64/64/96/96/96.
     /// Six stride-2 convs divide the length by 64 (8,000 = 2⁶·125 and 16,000 = 2⁷·125 both divide exactly), so the
-    /// bottleneck sees 125 positions of 8 ms at 8 kHz and its residual blocks span about a quarter of a second: a
-    /// word's vowel and its neighbours, which a five-level net (bottleneck of 1,000 positions, ~0.1 s) could not see
-    /// together. Compute goes where the signal is long: the full-rate level has only 16 channels, and the three
-    /// 96-wide levels together cost less than it. No attention. Class-conditional with <paramref name="numClasses"/>
-    /// + 1 rows (the last is the null class for classifier-free guidance).
+    /// bottleneck sees 125 positions of 8 ms at 8 kHz; by a count of its kernel-5 convolutions (an estimate, not a
+    /// measurement) its receptive field spans about a quarter of a second, against ~0.1 s for the earlier five-level
+    /// net. The full-rate level has only 16 channels. No attention. Class-conditional with
+    /// <paramref name="numClasses"/> + 1 rows (the last is the null class for classifier-free guidance).
     /// </summary>
     public static UNet1DConfig SpokenDigits(int numClasses)
     {
