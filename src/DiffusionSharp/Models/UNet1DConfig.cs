@@ -154,11 +154,13 @@ public sealed partial record UNet1DConfig
 
     /// <summary>
     /// A preset for 1 s of speech (e.g. spoken digits at 8 or 16 kHz) small enough to train on a 2-core CPU: the ResNet
-    /// layout (residual temporal blocks, positional time MLP, Mish), seven levels of widths 16/32/64/64/96/96/96.
-    /// Six stride-2 convs divide the length by 64 (8,000 = 2⁶·125 and 16,000 = 2⁷·125 both divide exactly), so the
-    /// bottleneck sees 125 positions of 8 ms at 8 kHz; by a count of its kernel-5 convolutions (an estimate, not a
-    /// measurement) its receptive field spans about a quarter of a second, against ~0.1 s for the earlier five-level
-    /// net. The full-rate level has only 16 channels. No attention. Class-conditional with
+    /// layout (residual temporal blocks, positional time MLP, Mish) over six levels of widths 16/32/64/96/96/96 (five
+    /// stride-2 convs), then Dance Diffusion's <see cref="UNet1DMidBlockType.UNetMidBlock1D"/>: a cubic halving, six
+    /// (ResConvBlock, self-attention) pairs and a cubic doubling. Six halvings in all divide the length by 64 (8,000 =
+    /// 2⁶·125, 16,000 = 2⁷·125), so the attention sees every position of the clip at once: 125 positions of 8 ms at
+    /// 8 kHz. The attention is there because the all-convolutional seven-level net learned the sounds of speech but not
+    /// where a word sits in the second (its samples put syllables anywhere; real clips are centred). The mid block takes
+    /// no time embedding (as in Dance Diffusion); the ResNet blocks around it do. Class-conditional with
     /// <paramref name="numClasses"/> + 1 rows (the last is the null class for classifier-free guidance).
     /// </summary>
     public static UNet1DConfig SpokenDigits(int numClasses)
@@ -175,10 +177,10 @@ public sealed partial record UNet1DConfig
             FlipSinToCos = false,
             FreqShift = 1,
             ActFn = ActivationFunction.Mish,
-            BlockOutChannels = [16, 32, 64, 64, 96, 96, 96],
-            DownBlockTypes = [.. Enumerable.Repeat(UNet1DDownBlockType.DownResnetBlock1D, 7)],
-            UpBlockTypes = [.. Enumerable.Repeat(UNet1DUpBlockType.UpResnetBlock1D, 6)],
-            MidBlockType = UNet1DMidBlockType.MidResTemporalBlock1D,
+            BlockOutChannels = [16, 32, 64, 96, 96, 96],
+            DownBlockTypes = [.. Enumerable.Repeat(UNet1DDownBlockType.DownResnetBlock1D, 6)],
+            UpBlockTypes = [.. Enumerable.Repeat(UNet1DUpBlockType.UpResnetBlock1D, 5)],
+            MidBlockType = UNet1DMidBlockType.UNetMidBlock1D,
             OutBlockType = UNet1DOutBlockType.OutConv1DBlock,
             LayersPerBlock = 1,
             NormNumGroups = 8,

@@ -68,17 +68,18 @@ public static class ModelPresets
     /// The 1-D U-Net for <paramref name="preset"/> over mono clips of <paramref name="length"/> samples at
     /// <paramref name="sampleRate"/> Hz (both recorded in the config); <paramref name="numClasses"/> &gt; 0 adds a class
     /// embedding with one extra "null" class. All three are the ResNet layout of <see cref="UNet1DConfig.SpokenDigits"/>
-    /// (seven levels, six stride-2 halvings, no attention), sized for one-second clips: small is that preset
-    /// (widths 16/32/64/64/96/96/96), tiny halves the widths, base doubles them.
+    /// (six ResNet levels and an attention mid block, six halvings in all), sized for one-second clips: small is that
+    /// preset (widths 16/32/64/96/96/96), tiny halves the widths (8/16/32/48/48/48; the attention
+    /// needs ≥ 32 channels), base doubles them.
     /// </summary>
     /// <exception cref="ArgumentException">Unknown preset, or a length the six halvings do not divide.</exception>
     public static UNet1DConfig CreateUNet1D(string preset, int length, int sampleRate, int numClasses)
     {
         ImmutableArray<int> widths = preset switch
         {
-            "tiny" => [8, 16, 32, 32, 48, 48, 48],
+            "tiny" => [8, 16, 32, 48, 48, 48],
             "small" => UNet1DConfig.SpokenDigits(1).BlockOutChannels,
-            "base" => [32, 64, 128, 128, 192, 192, 192],
+            "base" => [32, 64, 128, 192, 192, 192],
             _ => throw new ArgumentException($"unknown model preset '{preset}'; allowed: {string.Join(", ", Names)}", nameof(preset)),
         };
         var config = UNet1DConfig.SpokenDigits(1) with

@@ -44,7 +44,7 @@ public sealed class OnnxUNet1DTests(ITestOutputHelper output)
     public void ClassConditionalResnetLayoutMatches()
     {
         using var scope = NewDisposeScope();
-        var config = UNet1DConfig.SpokenDigits(numClasses: 3) with { BlockOutChannels = [8, 16, 16], DownBlockTypes =
+        var config = UNet1DConfig.SpokenDigits(numClasses: 3) with { BlockOutChannels = [8, 16, 32], DownBlockTypes =
             [UNet1DDownBlockType.DownResnetBlock1D, UNet1DDownBlockType.DownResnetBlock1D, UNet1DDownBlockType.DownResnetBlock1D],
             UpBlockTypes = [UNet1DUpBlockType.UpResnetBlock1D, UNet1DUpBlockType.UpResnetBlock1D], SampleSize = 64, LayersPerBlock = 2 };
         manual_seed(2);
