@@ -232,11 +232,11 @@ public sealed class TrainingRun : IDisposable
     /// (<see cref="DefaultSampler"/>, <see cref="DefaultSteps"/>, the run's guidance), seeds 0…n−1 so pictures of different
     /// steps compare. Images: a grid of two samples per class (or 16). Audio: the log-mel spectrograms of two clips per
     /// class (or 8), one row per class. 2-D points: a point cloud of 1000 samples.
-    /// Skipped for networks the discrete pipeline cannot sample (EDM) and for other data.
+    /// An EDM-preconditioned run samples with the pipeline's σ-space default (Heun over its σ range). Skipped for other data.
     /// </summary>
     private void SamplePicture(ITrainableModel ema, string path)
     {
-        if (Metadata.Preconditioning is not null || !(ema is UNet2DModel || ema is UNet1DModel || (ema is MlpDenoiser m && m.Config.Dimensions == 2)))
+        if (!(ema is UNet2DModel || ema is UNet1DModel || (ema is MlpDenoiser m && m.Config.Dimensions == 2)))
             return;
         using var pipeline = DiffusionPipeline.FromModel(ema, Metadata, DefaultSampler, Trainer.Options.Schedule, Trainer.Options.Prediction);
         int classes = pipeline.NumClasses;

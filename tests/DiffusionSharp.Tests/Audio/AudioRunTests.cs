@@ -75,4 +75,21 @@ public sealed class AudioRunTests : IDisposable
         Assert.Equal([1L, 2, 3, 4, 5], resumed.LossHistory.Select(l => (long)l.Step));
         Assert.All(resumed.LossHistory, l => Assert.True(double.IsFinite(l.Loss)));
     }
+
+    [Fact]
+    public void EdmPreconditionedRunDrawsItsInTrainingSpectrograms()
+    {
+        string data = ToneFolder(), run = _dir.File("edm-run");
+        var options = new TrainingOptions
+        {
+            Steps = 2, BatchSize = 4, WarmupSteps = 1, CheckpointEvery = 2, SampleEvery = 2,
+            Preconditioning = Preconditioning.Edm, SigmaData = 0.35,
+        };
+        using var created = TrainingRun.Create(new NewRun(run, options, "tiny", new DataSpec(data, SampleRate: Rate)));
+        Assert.Equal("edm", created.Metadata.Preconditioning);
+        created.Train();
+        string picture = Path.Combine(run, "samples", "step-00000002.png");
+        Assert.True(File.Exists(picture), "an EDM run wrote no in-training spectrogram grid");
+        Assert.True(new FileInfo(picture).Length > 1000);
+    }
 }
