@@ -18,7 +18,8 @@ public sealed record CellResult(
     string Model, bool Conditional, double Fraction, int Seed, string Description, int TrainingDigits,
     long Parameters, long SamplerParameters, int Steps, double TrainSeconds, double MedianStepSeconds,
     EvaluationReport Report, PrecisionRecallResult PrecisionRecall, DensityCoverageResult DensityCoverage, double Memorised,
-    double SampleSecondsPerImage, double? ReconstructionMse, double? ReconstructionBce, IReadOnlyList<CurvePoint> Curve)
+    double SampleSecondsPerImage, double? ReconstructionMse, double? ReconstructionBce, IReadOnlyList<CurvePoint> Curve,
+    double? MemorisedFeatures = null)
 {
     /// <summary>The cell's folder name, e.g. <c>dcgan-cond-f0.1-s0</c>.</summary>
     public static string Name(string model, bool conditional, double fraction, int seed) =>
@@ -138,6 +139,7 @@ internal sealed class ComparisonCell(ComparisonOptions options, ImageDataset tra
         var pr = PrecisionRecall.Compute(testFeatures, features, k: 3);
         var dc = DensityCoverage.Compute(testFeatures, features, k: 5);
         double memorised = Memorisation.Share(samples, subset.Images);
+        double memorisedFeatures = Memorisation.Share(features, evaluator.Classifier.Features(subset.Images));
         WriteSamples(samples, Path.Combine(directory, "samples"));
         double? mse = null, bce = null;
         if (ema is VaeModel vae)
@@ -145,7 +147,7 @@ internal sealed class ComparisonCell(ComparisonOptions options, ImageDataset tra
         var steps = StepSeconds(trainer.RunDirectory, trainer.Step).Order().ToArray();
         return new CellResult(spec.Family, conditional, fraction, seed, spec.Description, (int)subset.Count,
             ema.ParameterCount, CompareModel.SamplerParameters(ema), trainer.Step, steps.Sum(), steps.Length == 0 ? 0 : steps[steps.Length / 2],
-            report, pr, dc, memorised, perImage, mse, bce, curve);
+            report, pr, dc, memorised, perImage, mse, bce, curve, memorisedFeatures);
     }
 
     /// <summary>NNNNN.png per sample and grid.png of the first 100 (ten columns: one per class when conditional).</summary>

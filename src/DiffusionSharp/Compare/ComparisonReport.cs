@@ -28,7 +28,8 @@ internal static class ComparisonReport
             $"Sizes: {options.Size}.").AppendLine();
         sb.AppendLine($"Feature space: {DigitEvaluator.FeatureSpaceDescription}. {EvaluationReport.NotInceptionFid}").AppendLine();
         sb.AppendLine("Precision/recall: Kynkäänniemi et al. 2019, k = 3; density/coverage: Naeem et al. 2020, k = 5; both against the test split's features. " +
-            "Memorised: share of samples whose nearest training digit (of the digits that model saw, pixel ℓ2) is < 1/3 of the distance to the second nearest (Gu et al. 2023).").AppendLine();
+            "Memorised: share of samples whose nearest training digit (of the digits that model saw, pixel ℓ2) is < 1/3 of the distance to the second nearest (Gu et al. 2023); " +
+            "memorised (features): the same test in the classifier's feature space, which residual noise in a sample does not push apart as it does pixels.").AppendLine();
 
         sb.AppendLine("## Models").AppendLine();
         sb.AppendLine("| model | conditioning | what | sampler parameters | all parameters | median step (s) | steps in budget (mean) |");
@@ -43,15 +44,15 @@ internal static class ComparisonReport
             if (at.Count == 0)
                 continue;
             sb.AppendLine(s_c, $"## {fraction:P0} of the digits ({at[0].TrainingDigits} digits)").AppendLine();
-            sb.AppendLine("| model | cond. | FID (mean ± sd over seeds) | floor | FID / floor | cond. accuracy | KL(classes ‖ uniform) | precision | recall | density | coverage | memorised | ms / image |");
-            sb.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            sb.AppendLine("| model | cond. | FID (mean ± sd over seeds) | floor | FID / floor | cond. accuracy | KL(classes ‖ uniform) | precision | recall | density | coverage | memorised | memorised (features) | ms / image |");
+            sb.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             foreach (var g in at.GroupBy(c => (c.Model, c.Conditional)))
             {
                 var acc = g.Where(c => c.Report.ConditionalAccuracy is not null).Select(c => c.Report.ConditionalAccuracy!.Value).ToList();
                 sb.AppendLine(s_c, $"| {g.Key.Model} | {Cond(g.Key.Conditional)} | {MeanSd(g.Select(c => c.Report.FidSamplesVsTest))} | {g.Average(c => c.Report.FidFloorTrainVsTest):F2} | " +
                     $"{g.Average(c => c.Report.FidSamplesVsTest / c.Report.FidFloorTrainVsTest):F2} | {(acc.Count > 0 ? acc.Average().ToString("P1", s_c) : "—")} | {g.Average(c => c.Report.KlFromUniform):F4} | " +
                     $"{g.Average(c => c.PrecisionRecall.Precision):F3} | {g.Average(c => c.PrecisionRecall.Recall):F3} | {g.Average(c => c.DensityCoverage.Density):F3} | {g.Average(c => c.DensityCoverage.Coverage):F3} | " +
-                    $"{g.Average(c => c.Memorised):P1} | {g.Average(c => c.SampleSecondsPerImage) * 1000:F2} |");
+                    $"{g.Average(c => c.Memorised):P1} | {MemorisedFeatures(g)} | {g.Average(c => c.SampleSecondsPerImage) * 1000:F2} |");
             }
             sb.AppendLine().AppendLine("Class histograms (seed 0, predicted classes 0…9):").AppendLine();
             foreach (var c in at.Where(c => c.Seed == 0))
@@ -169,6 +170,7 @@ internal static class ComparisonReport
             ("recall", g => g.Average(c => c.PrecisionRecall.Recall), false),
             ("coverage", g => g.Average(c => c.DensityCoverage.Coverage), false),
             ("memorised share", g => g.Average(c => c.Memorised), true),
+            ("memorised share in features", g => g.All(c => c.MemorisedFeatures is not null) ? g.Average(c => c.MemorisedFeatures!.Value) : double.NaN, true),
             ("sampling time", g => g.Average(c => c.SampleSecondsPerImage), true),
         ];
         foreach (double fraction in options.Fractions.OrderByDescending(f => f))
@@ -178,7 +180,7 @@ internal static class ComparisonReport
                 var groups = cells.Where(c => c.Fraction == fraction && c.Conditional == conditional).GroupBy(c => c.Model).ToList();
                 if (groups.Count < 2)
                     continue;
-                var parts = figures.Select(f =>
+                var parts = figures.Where(f => groups.All(g => !double.IsNaN(f.Value(g)))).Select(f =>
                 {
                     var ranked = groups.Select(g => (g.Key, V: f.Value(g))).OrderBy(x => f.Lower ? x.V : -x.V).ToList();
                     var diffusion = ranked.FirstOrDefault(x => x.Key == "diffusion");
@@ -193,6 +195,10 @@ internal static class ComparisonReport
             sb.AppendLine(s_c, $"- GAN seed spread, {g.Key.Model} {Cond(g.Key.Conditional)} at {g.Key.Fraction:P0}: FID {MeanSd(g.Select(c => c.Report.FidSamplesVsTest))} over {g.Count()} seeds (min {g.Min(c => c.Report.FidSamplesVsTest):F2}, max {g.Max(c => c.Report.FidSamplesVsTest):F2}).");
         sb.AppendLine();
     }
+
+    /// <summary>The feature-space memorised share over seeds, or "—" for cells written before it was measured.</summary>
+    private static string MemorisedFeatures(IEnumerable<CellResult> cells) =>
+        cells.All(c => c.MemorisedFeatures is not null) ? cells.Average(c => c.MemorisedFeatures!.Value).ToString("P1", s_c) : "—";
 
     private static string Cond(bool conditional) => conditional ? "conditional" : "unconditional";
 

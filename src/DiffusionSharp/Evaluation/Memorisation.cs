@@ -5,7 +5,9 @@ namespace DiffusionSharp.Evaluation;
 /// <summary>
 /// The memorisation criterion of Gu et al., "On Memorization in Diffusion Models" (2023, §3, following Yoon et al. 2023):
 /// a generated sample x counts as memorised when ‖x − NN₁(x)‖ &lt; ⅓ · ‖x − NN₂(x)‖, NN₁ and NN₂ its nearest and
-/// second-nearest training samples in pixel space (ℓ2). The share of memorised samples is reported.
+/// second-nearest training samples (ℓ2) in pixel space, as in the paper, or in any feature space the caller maps both
+/// sets to (the comparison also applies it to the digit classifier's features, where a sample's residual noise does not
+/// inflate both distances). The share of memorised samples is reported.
 /// </summary>
 public static class Memorisation
 {

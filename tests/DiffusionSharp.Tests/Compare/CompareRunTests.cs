@@ -46,6 +46,7 @@ public sealed class CompareRunTests(DigitsFixture digits, ITestOutputHelper outp
             Assert.InRange(cell.PrecisionRecall.Precision, 0, 1);
             Assert.InRange(cell.DensityCoverage.Coverage, 0, 1);
             Assert.InRange(cell.Memorised, 0, 1);
+            Assert.InRange(cell.MemorisedFeatures ?? -1, 0, 1);
             Assert.Equal(cell.Model == "vae", cell.ReconstructionMse is not null);
             Assert.Equal(cell.Conditional, cell.Report.ConditionalAccuracy is not null);
             string cellDir = Path.Combine(dir.Path, "cells", CellResult.Name(cell.Model, cell.Conditional, cell.Fraction, cell.Seed));
@@ -73,6 +74,7 @@ public sealed class CompareRunTests(DigitsFixture digits, ITestOutputHelper outp
         watch.Restart();
         var again = ComparisonRun.Run(s_tiny, dir.Path, digits.Train, digits.Test, evaluator);
         Assert.Equal(summary.Cells.Select(c => c.Report.FidSamplesVsTest), again.Cells.Select(c => c.Report.FidSamplesVsTest));
+        Assert.Equal(summary.Cells.Select(c => c.MemorisedFeatures), again.Cells.Select(c => c.MemorisedFeatures));
         output.WriteLine($"resumed run {watch.Elapsed.TotalSeconds:F1} s");
         var changed = Assert.Throws<ArgumentException>(() => ComparisonRun.Run(s_tiny with { BatchSize = 32 }, dir.Path, digits.Train, digits.Test, evaluator));
         Assert.Contains("--batch-size", changed.Message);
