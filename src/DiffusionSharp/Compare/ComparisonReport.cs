@@ -52,7 +52,7 @@ internal static class ComparisonReport
                 sb.AppendLine(s_c, $"| {g.Key.Model} | {Cond(g.Key.Conditional)} | {MeanSd(g.Select(c => c.Report.FidSamplesVsTest))} | {g.Average(c => c.Report.FidFloorTrainVsTest):F2} | " +
                     $"{g.Average(c => c.Report.FidSamplesVsTest / c.Report.FidFloorTrainVsTest):F2} | {(acc.Count > 0 ? acc.Average().ToString("P1", s_c) : "—")} | {g.Average(c => c.Report.KlFromUniform):F4} | " +
                     $"{g.Average(c => c.PrecisionRecall.Precision):F3} | {g.Average(c => c.PrecisionRecall.Recall):F3} | {g.Average(c => c.DensityCoverage.Density):F3} | {g.Average(c => c.DensityCoverage.Coverage):F3} | " +
-                    $"{g.Average(c => c.Memorised):P1} | {MemorisedFeatures(g)} | {g.Average(c => c.SampleSecondsPerImage) * 1000:F2} |");
+                    $"{g.Average(c => c.Memorised):P1} | {MeanMemorisedFeatures(g)?.ToString("P1", s_c) ?? "—"} | {g.Average(c => c.SampleSecondsPerImage) * 1000:F2} |");
             }
             sb.AppendLine().AppendLine("Class histograms (seed 0, predicted classes 0…9):").AppendLine();
             foreach (var c in at.Where(c => c.Seed == 0))
@@ -170,7 +170,7 @@ internal static class ComparisonReport
             ("recall", g => g.Average(c => c.PrecisionRecall.Recall), false),
             ("coverage", g => g.Average(c => c.DensityCoverage.Coverage), false),
             ("memorised share", g => g.Average(c => c.Memorised), true),
-            ("memorised share in features", g => g.All(c => c.MemorisedFeatures is not null) ? g.Average(c => c.MemorisedFeatures!.Value) : double.NaN, true),
+            ("memorised share in features", g => MeanMemorisedFeatures(g) ?? double.NaN, true),
             ("sampling time", g => g.Average(c => c.SampleSecondsPerImage), true),
         ];
         foreach (double fraction in options.Fractions.OrderByDescending(f => f))
@@ -196,9 +196,9 @@ internal static class ComparisonReport
         sb.AppendLine();
     }
 
-    /// <summary>The feature-space memorised share over seeds, or "—" for cells written before it was measured.</summary>
-    private static string MemorisedFeatures(IEnumerable<CellResult> cells) =>
-        cells.All(c => c.MemorisedFeatures is not null) ? cells.Average(c => c.MemorisedFeatures!.Value).ToString("P1", s_c) : "—";
+    /// <summary>The feature-space memorised share over seeds, or null when a cell was written before it was measured.</summary>
+    private static double? MeanMemorisedFeatures(IEnumerable<CellResult> cells) =>
+        cells.All(c => c.MemorisedFeatures is not null) ? cells.Average(c => c.MemorisedFeatures!.Value) : null;
 
     private static string Cond(bool conditional) => conditional ? "conditional" : "unconditional";
 

@@ -158,8 +158,9 @@ public sealed partial record UNet1DConfig
     /// stride-2 convs), then Dance Diffusion's <see cref="UNet1DMidBlockType.UNetMidBlock1D"/>: a cubic halving, six
     /// (ResConvBlock, self-attention) pairs and a cubic doubling. Six halvings in all divide the length by 64 (8,000 =
     /// 2⁶·125, 16,000 = 2⁷·125), so the attention sees every position of the clip at once: 125 positions of 8 ms at
-    /// 8 kHz. The attention is there because the all-convolutional seven-level net learned the sounds of speech but not
-    /// where a word sits in the second (its samples put syllables anywhere; real clips are centred). The mid block takes
+    /// 8 kHz. The attention was added because the all-convolutional seven-level net learned the sounds of speech but not
+    /// where a word sits in the second (its samples put syllables anywhere; real clips are centred); a 3,000-step run
+    /// with it (2026-12-03) did not fix that, so this is not yet a preset known to learn words. The mid block takes
     /// no time embedding (as in Dance Diffusion); the ResNet blocks around it do. Class-conditional with
     /// <paramref name="numClasses"/> + 1 rows (the last is the null class for classifier-free guidance).
     /// </summary>
