@@ -49,13 +49,17 @@ internal static class AudioEvaluation
         var options = settings.GenerationOptions(count, settings.Steps ?? 20, null, settings.Seed);
         long[]? labels = pipeline.LabelsFor(options);
         var watch = Stopwatch.StartNew();
-        using var samples = AnsiConsole.Status().Start($"sampling {count} clips…", _ => pipeline.Generate(options, cancellationToken: cancellationToken));
+        using var samples = AnsiConsole.Status().Start($"sampling {count} clips…", _ =>
+        {
+            using var generated = pipeline.Generate(options, cancellationToken: cancellationToken);
+            return pipeline.ToClips(generated);
+        });
         double sampleSeconds = watch.Elapsed.TotalSeconds;
         using var requested = labels is null ? null : tensor(labels);
         var report = evaluator.Evaluate(samples, pipeline.SampleRate, requested, settings.Seed);
 
         var c = CultureInfo.InvariantCulture;
-        double audioSeconds = (double)count * pipeline.SampleShape[^1] / pipeline.SampleRate;
+        double audioSeconds = (double)count * pipeline.ClipLength / pipeline.SampleRate;
         ClassifierReportTable.Write(report, settings.ModelDirectory,
             string.Create(c, $"{count} clips with {SamplerSettings.Describe(pipeline, options)} {options.Steps} steps, guidance {options.Guidance ?? pipeline.Metadata.DefaultGuidance}, {settings.Precision.ToLowerInvariant()}, {sampleSeconds:F1} s ({sampleSeconds / audioSeconds:F2} s per second of audio)"),
             "held-out", SpokenDigitEvaluator.NotPublishedFid, settings.Report);

@@ -34,10 +34,12 @@ internal static class AudioSamples
                 // x̂₀, the model's estimate of the clean clip, shows the words forming; a sampler that reports none
                 // (x0 null) shows x at unit scale instead.
                 var shown = x0 ?? x / x.std().clamp_min(1.0);
-                frames.Add(shown.narrow(0, 0, rows).detach().cpu().DetachFromDisposeScope());
+                using var firstRows = shown.narrow(0, 0, rows).detach().cpu();
+                frames.Add(pipeline.ToClips(firstRows).DetachFromDisposeScope());
             }, cancellationToken));
             int rate = pipeline.SampleRate;
-            using (samples = samples.cpu())
+            using (var generated = samples.cpu())
+            using (samples = pipeline.ToClips(generated))
             {
                 AudioSampleWriter.WriteWavs(samples, rate, settings.Out);
                 // One row per class when cycling through them (--class all); one class (--class K) fills rows in order.

@@ -46,6 +46,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Audio (--data spoken-digits or a folder of WAV files): resample every clip to this rate, one second per clip (default 16000).")]
         public int? SampleRate { get; init; }
 
+        [CommandOption("--representation <KIND>")]
+        [Description("Audio: what the model diffuses: spectrogram (log-magnitude STFT frames, decoded by Griffin-Lim; the default) or waveform (raw samples, as Dance Diffusion).")]
+        public string? Representation { get; init; }
+
         [CommandOption("--image-size <N>")]
         [Description("Resize + center-crop image folders to N×N.")]
         public int? ImageSize { get; init; }
@@ -219,10 +223,11 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         try
         {
             using var run = options is not null
-                ? TrainingRun.Create(new NewRun(settings.Out, options, settings.Preset ?? "small", new DataSpec(settings.Data ?? "mnist", settings.ImageSize, settings.SampleRate),
+                ? TrainingRun.Create(new NewRun(settings.Out, options, settings.Preset ?? "small", new DataSpec(settings.Data ?? "mnist", settings.ImageSize, settings.SampleRate,
+                    settings.Representation ?? (DataSources.IsAudio(settings.Data ?? "mnist") ? DataSpec.Spectrogram : null)),
                     settings.Guidance ?? 2.0, settings.Cache, device, command, settings.Model), Log)
                 : TrainingRun.Resume(new ResumeRun(settings.Out, settings.Apply, settings.Preset, settings.Data, settings.ImageSize, settings.Guidance,
-                    settings.Cache, device, command, settings.SampleRate), m => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(m)}[/]"));
+                    settings.Cache, device, command, settings.SampleRate, settings.Representation), m => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(m)}[/]"));
             Report(run);
             RunWithProgress(run, cts.Token);
             string modelDir = run.Finish();

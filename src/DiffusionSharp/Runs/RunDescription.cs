@@ -8,12 +8,21 @@ namespace DiffusionSharp.Runs;
 /// <param name="ImageSize">Resize + center-crop image folders to this size (null: as they are).</param>
 /// <param name="SampleRate">Audio: resample every clip to this rate in Hz, one second per clip (null: 16 kHz, the
 /// spoken-digit rate).</param>
-public sealed record DataSpec(string Source, int? ImageSize = null, int? SampleRate = null)
+/// <param name="Representation">Audio: what the model diffuses, <see cref="Waveform"/> (null) or <see cref="Spectrogram"/>
+/// (log-magnitude STFT frames, <see cref="Audio.SpectrogramCodec"/>).</param>
+public sealed record DataSpec(string Source, int? ImageSize = null, int? SampleRate = null, string? Representation = null)
 {
+    /// <summary>The audio representation of raw samples.</summary>
+    public const string Waveform = "waveform";
+
+    /// <summary>The audio representation of log-magnitude spectrograms, decoded by Griffin-Lim.</summary>
+    public const string Spectrogram = "spectrogram";
+
     /// <inheritdoc />
     public override string ToString() =>
         ImageSize is { } n ? FormattableString.Invariant($"{Source} at {n}×{n}")
-        : SampleRate is { } hz ? FormattableString.Invariant($"{Source} at {hz} Hz")
+        : SampleRate is { } hz ? FormattableString.Invariant($"{Source} at {hz} Hz{(Representation is { } r ? $" as {r}" : "")}")
+        : Representation is { } rep ? $"{Source} as {rep}"
         : Source;
 }
 

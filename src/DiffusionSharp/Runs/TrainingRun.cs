@@ -41,9 +41,10 @@ public sealed record NewRun(string RunDirectory, TrainingOptions Options, string
 /// <param name="Device">Where to train (null: CPU).</param>
 /// <param name="Command">The command line, recorded with the model.</param>
 /// <param name="SampleRate">An audio sample rate given again (refused when it differs from the run's).</param>
+/// <param name="Representation">An audio representation given again (refused when it differs from the run's).</param>
 public sealed record ResumeRun(string RunDirectory, Func<TrainingOptions, TrainingOptions>? Override = null, string? Preset = null,
     string? Data = null, int? ImageSize = null, double? Guidance = null, string? Cache = null, Device? Device = null, string? Command = null,
-    int? SampleRate = null);
+    int? SampleRate = null, string? Representation = null);
 
 /// <summary>
 /// The training run service: assembles a run folder (<c>run.json</c> with options, model and data description), trains
@@ -78,7 +79,8 @@ public sealed class TrainingRun : IDisposable
         bool withNull = classes is not null && trainer.Options.LabelDropout > 0;
         bool edm = trainer.Options.Preconditioning == Preconditioning.Edm;
         Metadata = new PipelineMetadata(classes, withNull ? trainer.NullClass : null, withNull ? description.Guidance : 1.0, DefaultSteps, command,
-            edm ? PipelineMetadata.EdmPreconditioning : null, edm ? trainer.Options.SigmaData : null);
+            edm ? PipelineMetadata.EdmPreconditioning : null, edm ? trainer.Options.SigmaData : null,
+            (data as Audio.AudioSpectrograms)?.Codec);
         trainer.Progress += p => _losses.Add((p.Step, p.Loss));
         trainer.SampleRequested += (step, ema) => SamplePicture(ema, Path.Combine(trainer.RunDirectory, "samples", $"step-{step:D8}.png"));
     }
@@ -149,8 +151,9 @@ public sealed class TrainingRun : IDisposable
         if (request.Preset is { } preset && preset != description.Preset)
             throw new ArgumentException($"preset cannot change when resuming: the run was created with '{description.Preset}', not '{preset}'");
         if ((request.Data is { } source && source != description.Data.Source) || (request.ImageSize is { } size && size != description.Data.ImageSize)
-            || (request.SampleRate is { } rate && rate != (description.Data.SampleRate ?? SpokenDigits.DefaultSampleRate)))
-            throw new ArgumentException($"data cannot change when resuming: the run was created with '{description.Data}', not '{new DataSpec(request.Data ?? description.Data.Source, request.ImageSize ?? description.Data.ImageSize, request.SampleRate ?? description.Data.SampleRate)}'");
+            || (request.SampleRate is { } rate && rate != (description.Data.SampleRate ?? SpokenDigits.DefaultSampleRate))
+            || (request.Representation is { } r && r != (description.Data.Representation ?? DataSpec.Waveform)))
+            throw new ArgumentException($"data cannot change when resuming: the run was created with '{description.Data}', not '{new DataSpec(request.Data ?? description.Data.Source, request.ImageSize ?? description.Data.ImageSize, request.SampleRate ?? description.Data.SampleRate, request.Representation ?? description.Data.Representation)}'");
         var options = request.Override?.Invoke(stored) ?? stored;
         int step = LatestStep(request.RunDirectory);
         var overrides = Differences(stored, options, step);
@@ -200,7 +203,7 @@ public sealed class TrainingRun : IDisposable
         string wanted = data switch
         {
             Text.TextDataset => "text",
-            Audio.AudioClips => "unet1d",
+            Audio.AudioClips or Audio.AudioSpectrograms => "unet1d",
             ImageDataset => "unet",
             _ => "mlp",
         };
@@ -214,6 +217,11 @@ public sealed class TrainingRun : IDisposable
         if (data is Audio.AudioClips clips)
         {
             var unet1d = ModelPresets.CreateUNet1D(preset, clips.Length, clips.SampleRate, classes);
+            return (Models.Diffusers.DiffusersUNet1DConfig.ClassName, Models.Diffusers.DiffusersUNet1DConfig.ToJson(unet1d), () => new UNet1DModel(unet1d));
+        }
+        if (data is Audio.AudioSpectrograms spectrograms)
+        {
+            var unet1d = ModelPresets.CreateSpectrogramUNet1D(preset, spectrograms.Codec, classes);
             return (Models.Diffusers.DiffusersUNet1DConfig.ClassName, Models.Diffusers.DiffusersUNet1DConfig.ToJson(unet1d), () => new UNet1DModel(unet1d));
         }
         if (data is ImageDataset images)
@@ -247,7 +255,8 @@ public sealed class TrainingRun : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         if (pipeline.IsAudioModel)
         {
-            Audio.AudioSampleWriter.SaveGrid(onCpu, pipeline.LabelsFor(options), classes, pipeline.SampleRate, path);
+            using var clips = pipeline.ToClips(onCpu);
+            Audio.AudioSampleWriter.SaveGrid(clips, pipeline.LabelsFor(options), classes, pipeline.SampleRate, path);
             return;
         }
         if (pipeline.IsImageModel)
@@ -273,6 +282,16 @@ public sealed class TrainingRun : IDisposable
     private static SampleDataset LoadData(DataSpec spec, string? cache, Action<string>? log)
     {
         var data = DataSources.LoadSamples(spec.Source, spec.ImageSize, cache, log ?? (_ => { }), spec.SampleRate);
+        if (spec.Representation is { } representation && representation != DataSpec.Waveform)
+        {
+            if (data is not Audio.AudioClips clips || representation != DataSpec.Spectrogram)
+            {
+                data.Dispose();
+                throw new InvalidDataException($"--representation {representation}: takes '{DataSpec.Waveform}' or '{DataSpec.Spectrogram}', for audio data only");
+            }
+            using (clips)
+                return Audio.AudioSpectrograms.Encode(clips);
+        }
         if (data is ImageDataset images && images.Height != images.Width)
         {
             data.Dispose();

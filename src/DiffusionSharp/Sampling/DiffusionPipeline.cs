@@ -25,6 +25,8 @@ namespace DiffusionSharp.Sampling;
 /// D(x; σ) = c_skip·x + c_out·F(c_in·x; ¼ ln σ) (Karras et al. 2022) and must be wrapped so to sample; null for a
 /// discrete-time network over the folder's scheduler config.</param>
 /// <param name="SigmaData">σ_data of the EDM preconditioning (with <paramref name="Preconditioning"/> "edm").</param>
+/// <param name="Spectrogram">An audio model that diffuses log-magnitude spectrograms: the codec that made them from
+/// clips and turns samples back into clips (<see cref="Audio.SpectrogramCodec"/>); null for a waveform model.</param>
 public sealed record PipelineMetadata(
     IReadOnlyList<string>? ClassNames = null,
     long? NullClass = null,
@@ -32,7 +34,8 @@ public sealed record PipelineMetadata(
     int DefaultSteps = 20,
     string? TrainingCommand = null,
     string? Preconditioning = null,
-    double? SigmaData = null)
+    double? SigmaData = null,
+    Audio.SpectrogramCodecOptions? Spectrogram = null)
 {
     /// <summary>The <see cref="Preconditioning"/> value of an EDM-preconditioned network.</summary>
     public const string EdmPreconditioning = "edm";
@@ -137,8 +140,30 @@ public sealed class DiffusionPipeline : IDisposable
     /// </summary>
     /// <exception cref="NotSupportedException">Not an audio model.</exception>
     public int SampleRate => Model is UNet1DModel u
-        ? u.Config.SampleRate ?? Data.SpokenDigits.DefaultSampleRate
+        ? Metadata.Spectrogram?.SampleRate ?? u.Config.SampleRate ?? Data.SpokenDigits.DefaultSampleRate
         : throw new NotSupportedException($"{Directory}: holds a {Model.ClassName}; only an audio model (UNet1DModel) has a sample rate");
+
+    /// <summary>Samples per clip of an audio model: the spectrogram codec's clip length, else the network's <c>sample_size</c>.</summary>
+    /// <exception cref="NotSupportedException">Not an audio model.</exception>
+    public int ClipLength => Model is UNet1DModel u
+        ? Metadata.Spectrogram?.ClipLength ?? u.Config.SampleSize
+        : throw new NotSupportedException($"{Directory}: holds a {Model.ClassName}; only an audio model (UNet1DModel) has clips");
+
+    /// <summary>
+    /// An audio model's samples (or x̂₀ frames) as clips [N, C, L]: a spectrogram model's decoded by its codec (fast
+    /// Griffin-Lim), a waveform model's as they are (a new tensor either way; the caller disposes both).
+    /// </summary>
+    /// <exception cref="NotSupportedException">Not an audio model.</exception>
+    public Tensor ToClips(Tensor samples)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        if (!IsAudioModel)
+            throw new NotSupportedException($"{Directory}: holds a {Model.ClassName}; only an audio model (UNet1DModel) has clips");
+        if (Metadata.Spectrogram is not { } options)
+            return samples.alias();
+        using var codec = new Audio.SpectrogramCodec(options);
+        return codec.Decode(samples);
+    }
 
     /// <summary>The shape of one sample: [C, H, W] for a U-Net, [D] for an MLP, [C, L] for a 1-D U-Net.</summary>
     /// <exception cref="InvalidDataException">The config does not fix the size of a sample.</exception>

@@ -93,4 +93,41 @@ public static class ModelPresets
             throw new ArgumentException($"clips of {length} samples do not fit the 1-D U-Net: it needs a multiple of {config.LengthMultiple} (one second at a sample rate divisible by {config.LengthMultiple}, e.g. 16000)", nameof(length));
         return config;
     }
+
+    /// <summary>
+    /// The 1-D U-Net of a spectrogram model (<see cref="Audio.SpectrogramCodec"/>): the codec's mel bands are its
+    /// channels and its frames the positions, so it convolves over time as the waveform preset does over samples. Every
+    /// level is at least as wide as the codec has channels (rounded up to 8), or the network could not predict the noise
+    /// of every channel (a 64-wide first level on 257 linear bins trained to a loss of 0.83, about 1 − 64/257). The
+    /// ResNet-temporal layout with four levels (three stride-2 halvings: 128 frames → 16, where a width-5 convolution
+    /// spans 40 frames, a third of the clip) and its residual mid block; small is widths 96/96/128/128, tiny
+    /// 32/48/64/64 (raised to the channel count), base 128/160/192/192.
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown preset, or a frame count the halvings do not divide.</exception>
+    public static UNet1DConfig CreateSpectrogramUNet1D(string preset, Audio.SpectrogramCodecOptions codec, int numClasses)
+    {
+        ArgumentNullException.ThrowIfNull(codec);
+        ImmutableArray<int> widths = preset switch
+        {
+            "tiny" => [32, 48, 64, 64],
+            "small" => [96, 96, 128, 128],
+            "base" => [128, 160, 192, 192],
+            _ => throw new ArgumentException($"unknown model preset '{preset}'; allowed: {string.Join(", ", Names)}", nameof(preset)),
+        };
+        var config = UNet1DConfig.SpokenDigits(1) with
+        {
+            SampleSize = codec.Frames,
+            SampleRate = codec.SampleRate,
+            InChannels = codec.Channels,
+            OutChannels = codec.Channels,
+            BlockOutChannels = [.. widths.Select(w => Math.Max(w, (codec.Channels + 7) / 8 * 8))],
+            DownBlockTypes = [.. Enumerable.Repeat(UNet1DDownBlockType.DownResnetBlock1D, widths.Length)],
+            UpBlockTypes = [.. Enumerable.Repeat(UNet1DUpBlockType.UpResnetBlock1D, widths.Length - 1)],
+            MidBlockType = UNet1DMidBlockType.MidResTemporalBlock1D,
+            NumClassEmbeds = numClasses > 0 ? numClasses + 1 : null,
+        };
+        if (codec.Frames % config.LengthMultiple != 0 || codec.Frames < config.MinimumLength)
+            throw new ArgumentException($"spectrograms of {codec.Frames} frames do not fit the 1-D U-Net: it needs a multiple of {config.LengthMultiple}", nameof(codec));
+        return config;
+    }
 }

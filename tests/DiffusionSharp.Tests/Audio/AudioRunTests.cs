@@ -92,4 +92,39 @@ public sealed class AudioRunTests : IDisposable
         Assert.True(File.Exists(picture), "an EDM run wrote no in-training spectrogram grid");
         Assert.True(new FileInfo(picture).Length > 1000);
     }
+
+    [Fact]
+    public void SpectrogramRunTrainsOnFramesAndItsModelSamplesClips()
+    {
+        string data = ToneFolder(), run = _dir.File("spectrogram-run");
+        var options = new TrainingOptions { Steps = 2, BatchSize = 4, WarmupSteps = 1, CheckpointEvery = 2, SampleEvery = 2 };
+        var spec = new DataSpec(data, SampleRate: Rate, Representation: DataSpec.Spectrogram);
+        var codec = SpectrogramCodecOptions.For(Rate, Rate);
+        using (var created = TrainingRun.Create(new NewRun(run, options, "tiny", spec)))
+        {
+            var frames = Assert.IsType<AudioSpectrograms>(created.Data);
+            Assert.Equal(codec, frames.Codec);
+            Assert.Equal([8L, codec.Channels, codec.Frames], frames.Samples.shape);
+            var model = Assert.IsType<UNet1DModel>(created.Trainer.Model);
+            Assert.Equal((codec.Frames, codec.Channels, codec.Channels), (model.Config.SampleSize, model.Config.InChannels, model.Config.OutChannels));
+            Assert.Equal(codec, created.Metadata.Spectrogram);
+            created.Train();
+            Assert.True(File.Exists(Path.Combine(run, "samples", "step-00000002.png")), "no in-training spectrogram grid");
+            created.Finish();
+        }
+        using (var pipeline = DiffusionPipeline.Load(Path.Combine(run, "model")))
+        {
+            Assert.Equal(codec, pipeline.Metadata.Spectrogram);
+            Assert.Equal((Rate, Rate), (pipeline.SampleRate, pipeline.ClipLength));
+            using var samples = pipeline.Generate(new GenerationOptions(Count: 2, Steps: 2, BatchSize: 2));
+            Assert.Equal([2L, codec.Channels, codec.Frames], samples.shape);
+            using var clips = pipeline.ToClips(samples);
+            Assert.Equal([2L, 1, Rate], clips.shape);
+            Assert.True(clips.isfinite().all().item<bool>());
+        }
+        var e = Assert.Throws<ArgumentException>(() => TrainingRun.Resume(new ResumeRun(run, Representation: DataSpec.Waveform)));
+        Assert.Contains("data cannot change", e.Message);
+        var bad = Assert.Throws<InvalidDataException>(() => TrainingRun.Create(new NewRun(_dir.File("bad"), options, "tiny", spec with { Representation = "mel" })));
+        Assert.Contains("--representation mel", bad.Message);
+    }
 }
