@@ -45,6 +45,12 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         [DefaultValue(1.0)]
         public double TopP { get; init; } = 1.0;
 
+        [CommandOption("--order <ORDER>")]
+        [Description("Masked-diffusion text models: which masked characters a step writes: random (MDLM's ancestral sampler, the default) or confidence (MaskGIT: the ones the model is surest of first).")]
+        [DefaultValue("random")]
+        public string Order { get; init; } = "random";
+
+
         [CommandOption("--speed-steps <LIST>")]
         [Description("Text models: the step counts at which sampling speed is measured, comma-separated.")]
         [DefaultValue("32,128,256")]

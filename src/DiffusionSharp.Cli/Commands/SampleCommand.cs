@@ -60,6 +60,17 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         [DefaultValue(1.0)]
         public double TopP { get; init; } = 1.0;
 
+        [CommandOption("--order <ORDER>")]
+        [Description("Masked-diffusion text models: which masked characters a step writes: random (MDLM's ancestral sampler, the default) or confidence (MaskGIT: the ones the model is surest of first).")]
+        [DefaultValue("random")]
+        public string Order { get; init; } = "random";
+
+        [CommandOption("--choice-temperature <TAU>")]
+        [Description("With --order confidence: Gumbel noise of this scale on the confidences, annealed to 0 (MaskGIT's choice temperature; 0 = confidence alone).")]
+        [DefaultValue(0.0)]
+        public double ChoiceTemperature { get; init; }
+
+
         [CommandOption("--length <N>")]
         [Description("Text models: characters per sample, prompt included (default: the model's training length).")]
         public int? Length { get; init; }

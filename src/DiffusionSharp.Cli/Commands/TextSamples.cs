@@ -30,6 +30,14 @@ internal static class TextSamples
         return model;
     }
 
+    /// <summary>The <c>--order</c> value as an <see cref="UnmaskingOrder"/>.</summary>
+    public static UnmaskingOrder ParseOrder(string order) => order.ToLowerInvariant() switch
+    {
+        "random" => UnmaskingOrder.Random,
+        "confidence" => UnmaskingOrder.Confidence,
+        _ => throw new ArgumentException($"--order {order}: takes random or confidence"),
+    };
+
     public static int Run(SampleCommand.Settings settings, CancellationToken cancellationToken)
     {
         if (settings.Guidance is not null)
@@ -37,7 +45,7 @@ internal static class TextSamples
         using var model = Load(settings);
         int count = settings.Count ?? 10;
         var options = new TextGenerationOptions(count, settings.Steps ?? model.Config.Length, settings.Seed, Math.Min(settings.BatchSize, count),
-            settings.Length, settings.Prompt, settings.Infill, settings.Span, settings.TopP);
+            settings.Length, settings.Prompt, settings.Infill, settings.Span, settings.TopP, TextSamples.ParseOrder(settings.Order), settings.ChoiceTemperature);
         var frames = new List<TextFrame>();
         var everyStep = new StringBuilder();
         var kept = settings.Trajectory ? TextTrajectoryImage.KeptSteps(options.Steps) : new HashSet<int>();

@@ -27,12 +27,29 @@ public sealed class MaskedDiffusionSampler
     /// <param name="steps">The number of steps N.</param>
     /// <param name="topP">Nucleus sampling (Holtzman et al. 2020): each p_θ(x₀ | z_t) is cut to its smallest set of
     /// characters holding at least this much probability and renormalised; 1 (the default) samples the model exactly.</param>
-    public MaskedDiffusionSampler(int steps, double topP = 1.0)
+    /// <param name="order">Which masked positions a step writes: <see cref="UnmaskingOrder.Random"/> (MDLM's ancestral
+    /// step) or <see cref="UnmaskingOrder.Confidence"/>.</param>
+    /// <param name="choiceTemperature">With <see cref="UnmaskingOrder.Confidence"/>: the scale τ of the Gumbel noise added
+    /// to the confidences before they are ranked, annealed linearly to 0 over the steps (MaskGIT's choice temperature):
+    /// 0 ranks by confidence alone, large values approach a random order.</param>
+    public MaskedDiffusionSampler(int steps, double topP = 1.0, UnmaskingOrder order = UnmaskingOrder.Random, double choiceTemperature = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1, nameof(steps));
+        if (!Enum.IsDefined(order))
+            throw new ArgumentOutOfRangeException(nameof(order), order, "unknown unmasking order");
+        if (!(choiceTemperature >= 0) || double.IsInfinity(choiceTemperature))
+            throw new ArgumentOutOfRangeException(nameof(choiceTemperature), choiceTemperature, "the choice temperature must be finite and ≥ 0");
         Steps = steps;
         TopP = Nucleus.Check(topP);
+        Order = order;
+        ChoiceTemperature = choiceTemperature;
     }
+
+    /// <summary>MaskGIT's choice temperature τ of the confidence order (0: by confidence alone).</summary>
+    public double ChoiceTemperature { get; }
+
+    /// <summary>Which masked positions each step writes.</summary>
+    public UnmaskingOrder Order { get; }
 
     /// <summary>The number of steps N.</summary>
     public int Steps { get; }
@@ -75,6 +92,7 @@ public sealed class MaskedDiffusionSampler
             Tensor? cache = null;
             var device = x.device;
             var maskColumn = arange(v, device: device).eq(model.MaskId);
+            var initiallyMasked = x.eq(model.MaskId).sum(1);                    // [B]: positions the sampler writes
             for (int k = 0; k < Steps; k++)
             {
                 using var scope = NewDisposeScope();
@@ -85,12 +103,17 @@ public sealed class MaskedDiffusionSampler
                     cache = Nucleus.Filter(MaskedDiffusion.MaskedLogSoftmax(logits, model.MaskId).to(ScalarType.Float64), TopP).MoveToOuterDisposeScope();
                     NetworkCalls++;
                 }
-                // log of the unnormalised weights: (t − s)·p_θ for characters, s for [MASK].
-                var logWeights = where(maskColumn, full(1, 1, v, Math.Log(s), ScalarType.Float64, device: device), cache + Math.Log(t - s));
                 var u = stack(generators.Select(g => rand(l, v, ScalarType.Float64, generator: g)).ToArray()).to(device);
                 var gumbel = -log(-log(u));
-                var drawn = (logWeights + gumbel).argmax(2);
-                var next = where(x.eq(model.MaskId), drawn, x);
+                Tensor next;
+                if (Order == UnmaskingOrder.Random)
+                    next = AncestralStep(x, cache, gumbel, maskColumn, model.MaskId, t, s, v);
+                else
+                {
+                    var choice = stack(generators.Select(g => rand(l, ScalarType.Float64, generator: g)).ToArray()).to(device);
+                    var choiceNoise = (-log(-log(choice))).mul(ChoiceTemperature * (1.0 - (double)k / Steps));
+                    next = ConfidenceStep(x, cache, gumbel, choiceNoise, initiallyMasked, model.MaskId, k);
+                }
                 bool changed = !next.eq(x).all().item<bool>();
                 x.Dispose();
                 x = next.MoveToOuterDisposeScope();
@@ -109,6 +132,42 @@ public sealed class MaskedDiffusionSampler
                 g.Dispose();
         }
     }
+
+    // MDLM's step: each masked position draws from (t − s)·p_θ + s·[MASK], so it stays masked with probability s/t.
+    private static Tensor AncestralStep(Tensor x, Tensor logProbs, Tensor gumbel, Tensor maskColumn, long maskId, double t, double s, long v)
+    {
+        var logWeights = where(maskColumn, full(1, 1, v, Math.Log(s), ScalarType.Float64, device: x.device), logProbs + Math.Log(t - s));
+        var drawn = (logWeights + gumbel).argmax(2);
+        return where(x.eq(maskId), drawn, x);
+    }
+
+    // Confidence order (MaskGIT, Chang et al. 2022, §3.2, with the linear schedule): every masked position draws a
+    // character from p_θ, and the step keeps the n_k whose drawn character the model gave the highest probability (plus
+    // the annealed choice noise), where n_k makes ⌊M·(k+1)/N⌋ of the M positions written after step k (as many as the
+    // ancestral sampler writes on average).
+    private Tensor ConfidenceStep(Tensor x, Tensor logProbs, Tensor gumbel, Tensor choiceNoise, Tensor initiallyMasked, long maskId, int k)
+    {
+        var masked = x.eq(maskId);
+        var drawn = (logProbs + gumbel).argmax(2, keepdim: true);
+        var confidence = logProbs.gather(2, drawn).squeeze(2).add(choiceNoise).masked_fill(masked.logical_not(), double.NegativeInfinity);
+        var writtenAfter = initiallyMasked.mul(k + 1).div(Steps, rounding_mode: RoundingMode.floor);
+        var stillMasked = masked.sum(1);
+        var toWrite = writtenAfter.sub(initiallyMasked.sub(stillMasked)).clamp_min(0);          // [B]
+        // Rank of each position by confidence (0 = most confident); masked positions rank before unmasked ones.
+        var rank = confidence.argsort(1, descending: true).argsort(1);
+        var write = rank.lt(toWrite.unsqueeze(1)).logical_and(masked);
+        return where(write, drawn.squeeze(2), x);
+    }
+}
+
+/// <summary>Which masked positions a step of <see cref="MaskedDiffusionSampler"/> writes.</summary>
+public enum UnmaskingOrder
+{
+    /// <summary>MDLM's ancestral step: each masked position is written with probability (t − s)/t, in no order.</summary>
+    Random,
+
+    /// <summary>MaskGIT's order: the positions whose drawn character the model is most sure of first, a fixed number per step.</summary>
+    Confidence,
 }
 
 /// <summary>Sampling templates: the tokens a sample must keep, [MASK] where the sampler writes.</summary>

@@ -13,8 +13,11 @@ namespace DiffusionSharp.Text;
 /// <param name="Infill">Text with one run of <see cref="CharacterVocabulary.MaskText"/> (<c>_</c>) marking the span to infill.</param>
 /// <param name="SpanLength">The infilled span's length (null: the number of <c>_</c> in <paramref name="Infill"/>).</param>
 /// <param name="TopP">Nucleus sampling mass (<see cref="Nucleus"/>); 1 samples the model exactly.</param>
+/// <param name="Order">Which masked positions each masked-diffusion step writes (<see cref="UnmaskingOrder"/>).</param>
+/// <param name="ChoiceTemperature">The confidence order's choice temperature (<see cref="MaskedDiffusionSampler.ChoiceTemperature"/>).</param>
 public sealed record TextGenerationOptions(int Count = 16, int Steps = 256, long Seed = 0, int BatchSize = 50, int? Length = null,
-    string? Prompt = null, string? Infill = null, int? SpanLength = null, double TopP = 1.0);
+    string? Prompt = null, string? Infill = null, int? SpanLength = null, double TopP = 1.0, UnmaskingOrder Order = UnmaskingOrder.Random,
+    double ChoiceTemperature = 0);
 
 /// <summary>Generated text: the samples, the template they completed, the network calls and the time taken.</summary>
 public sealed record TextSamples(IReadOnlyList<string> Texts, string Template, int NetworkCalls, double Seconds)
@@ -94,7 +97,7 @@ public static class TextGeneration
                 }
                 else
                 {
-                    var sampler = new MaskedDiffusionSampler(options.Steps, options.TopP);
+                    var sampler = new MaskedDiffusionSampler(options.Steps, options.TopP, options.Order, options.ChoiceTemperature);
                     int batchStart = start;
                     tokens = sampler.Sample(model, batch, seeds, onStep is null ? null : (k, z) => onStep(batchStart, k, z));
                     calls += sampler.NetworkCalls;

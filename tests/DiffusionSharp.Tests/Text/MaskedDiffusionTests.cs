@@ -25,8 +25,57 @@ internal sealed class FixedDistributionDenoiser(double[] logits, bool timeCondit
     }
 }
 
+/// <summary>A denoiser that is surer of later positions: position j puts logit j on character 0 and 0 on the others.</summary>
+internal sealed class LaterIsSurerDenoiser(int characters) : ITokenDenoiser
+{
+    public int VocabularySize => characters + 1;
+
+    public long MaskId => characters;
+
+    public bool IsTimeConditioned => false;
+
+    public Tensor Logits(Tensor tokens, Tensor t)
+    {
+        long b = tokens.shape[0], l = tokens.shape[1];
+        var logits = zeros(b, l, VocabularySize);
+        logits.select(2, 0).copy_(arange(l, ScalarType.Float32).mul(2).expand(b, l));
+        return logits;
+    }
+}
+
 public sealed class MaskedDiffusionTests
 {
+    [Fact]
+    public void ConfidenceOrderWritesTheSurestPositionsFirstAtTheScheduledRate()
+    {
+        using var scope = NewDisposeScope();
+        var model = new LaterIsSurerDenoiser(3);
+        var sampler = new MaskedDiffusionSampler(steps: 4, order: UnmaskingOrder.Confidence);
+        var written = new List<long[]>();
+        var template = full(1, 8, model.MaskId);
+        template[0, 0] = tensor(2L);                                   // a given token: never rewritten
+        var x = sampler.Sample(model, template, [3], (k, z) => written.Add(z.ne(model.MaskId)[0].nonzero().reshape(-1).data<long>().ToArray()));
+        // 7 masked positions: ⌊7(k+1)/4⌋ written after step k, the surest (last) ones first, position 0 kept as given.
+        Assert.Equal([new long[] { 0, 7 }, [0, 5, 6, 7], [0, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 6, 7]], written);
+        Assert.Equal(2L, x[0, 0].item<long>());
+    }
+
+    [Fact]
+    public void ConfidenceOrderKeepsGivenTokensAndDependsOnTheSeedNotTheBatch()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new TextTransformer(TextTransformerTests.Tiny());
+        var sampler = new MaskedDiffusionSampler(steps: 5, order: UnmaskingOrder.Confidence, choiceTemperature: 2);
+        var infill = TextPrompt.Infill(model.Vocabulary, "ha", 5, "gfed\n");
+        var batch = sampler.Sample(model, infill.expand(3, -1).clone(), [7, 42, 9]);
+        Assert.False(batch.eq(model.MaskId).any().item<bool>());
+        var given = infill.ne(model.MaskId).expand(3, -1);
+        Assert.True(batch.masked_select(given).eq(infill.expand(3, -1).masked_select(given)).all().item<bool>());
+        var alone = sampler.Sample(model, infill, [42]);
+        Assert.True(alone[0].eq(batch[1]).all().item<bool>());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MaskedDiffusionSampler(4, order: UnmaskingOrder.Confidence, choiceTemperature: -1));
+    }
+
     [Fact]
     public void AntitheticTimesFillEveryStratum()
     {
