@@ -8,8 +8,11 @@ using DiffusionSharp.Onnx;
 using DiffusionSharp.Runtime;
 using DiffusionSharp.Sampling;
 using DiffusionSharp.Schedulers;
+using DiffusionSharp.Training;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace DiffusionSharp.Cli.Commands;
 
@@ -39,12 +42,28 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         [Description("diffusers (a from_pretrained folder, the default) or onnx (one ONNX opset-17 file).")]
         public string Format { get; init; } = "diffusers";
 
+        [CommandOption("--dtype <TYPE>")]
+        [Description("--format diffusers: store the weights as float32 (the default), float16 or bfloat16 (half the size; loading converts them back to float32).")]
+        public string Dtype { get; init; } = "float32";
+
+        /// <summary>The <see cref="Dtype"/> as a tensor type.</summary>
+        public ScalarType WeightType => Dtype switch
+        {
+            "float16" => ScalarType.Float16,
+            "bfloat16" => ScalarType.BFloat16,
+            _ => ScalarType.Float32,
+        };
+
         public override ValidationResult Validate()
         {
             if (string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Out))
                 return ValidationResult.Error("--model and --out are required");
             if (Format is not ("diffusers" or "onnx"))
                 return ValidationResult.Error($"--format: '{Format}' is not a format; use diffusers or onnx");
+            if (Dtype is not ("float32" or "float16" or "bfloat16"))
+                return ValidationResult.Error($"--dtype: '{Dtype}' is not a weight type; use float32, float16 or bfloat16");
+            if (Format == "onnx" && Dtype != "float32")
+                return ValidationResult.Error("--dtype applies to --format diffusers; an ONNX file is written in float32");
             if (Format == "onnx" && Directory.Exists(Out))
                 return ValidationResult.Error($"--out: {Out} is a folder; --format onnx writes one file (e.g. {Path.Combine(Out, "model.onnx")})");
             return ValidationResult.Success();
@@ -60,6 +79,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
             return ExportUNet1D(settings);
         using var source = DiffusionPipeline.Load(settings.Model);
         var model = source.UNet;
+        ((ITrainableModel)model).Module.to(settings.WeightType);
         model.SavePretrained(settings.Out);
         foreach (var sidecar in new[] { SchedulerConfigFileName, PipelineMetadata.FileName })
         {
@@ -114,6 +134,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
     private static int ExportUNet1D(Settings settings)
     {
         using var model = UNet1DModel.FromPretrained(settings.Model);
+        ((ITrainableModel)model).Module.to(settings.WeightType);
         model.SavePretrained(settings.Out);
         foreach (var sidecar in new[] { SchedulerConfigFileName, PipelineMetadata.FileName })
         {

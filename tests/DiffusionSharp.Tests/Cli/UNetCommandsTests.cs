@@ -103,6 +103,31 @@ public sealed class UNetCommandsTests : IDisposable
     }
 
     [Fact]
+    public void ExportInHalfPrecisionHalvesTheWeightsAndLoadsWithinRounding()
+    {
+        string src = Fixture("tiny"), dst = Path.Combine(_tmp.FullName, "half");
+        var (code, output, err) = Run("export", "--model", src, "--out", dst, "--dtype", "float16");
+        Assert.True(code == 0, output + err);
+        string weights = Path.Combine(dst, DiffusersUNet2DCheckpoint.WeightsFileName);
+        Assert.All(SafeTensors.ReadHeader(weights).Tensors, t => Assert.Equal("F16", t.DType));
+        string source = Path.Combine(src, DiffusersUNet2DCheckpoint.WeightsFileName);
+        long fullData = new FileInfo(source).Length - SafeTensors.ReadHeader(source).DataStart;
+        Assert.Equal(fullData / 2, new FileInfo(weights).Length - SafeTensors.ReadHeader(weights).DataStart);
+        using var original = UNet2DModel.FromPretrained(src);
+        using var half = UNet2DModel.FromPretrained(dst);
+        var a = original.state_dict();
+        foreach (var (name, value) in half.state_dict())
+        {
+            Assert.Equal(TorchSharp.torch.ScalarType.Float32, value.dtype);
+            double scale = a[name].abs().max().item<float>() + 1e-8, diff = (value - a[name]).abs().max().item<float>();
+            Assert.True(diff <= scale / 1000, $"{name}: {diff} off after the float16 round trip");
+        }
+        var (bad, badOut, badErr) = Run("export", "--model", src, "--out", Path.Combine(_tmp.FullName, "bad"), "--dtype", "fp8");
+        Assert.NotEqual(0, bad);
+        Assert.Contains("--dtype", badOut + badErr);
+    }
+
+    [Fact]
     public void ExportWritesAFolderThatLoadsUnchanged()
     {
         // A legacy-named source with a scheduler config: the export has current names and carries the scheduler along.
