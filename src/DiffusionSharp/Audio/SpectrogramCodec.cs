@@ -11,7 +11,7 @@ namespace DiffusionSharp.Audio;
 /// <param name="ClipLength">Samples per clip (the decoded length).</param>
 /// <param name="FftSize">FFT size = Hann window length (512 at 16 kHz: 32 ms, 31.25 Hz bins).</param>
 /// <param name="HopLength">Frame step (128: 8 ms, a 75 % overlap, which Griffin-Lim needs to converge well).</param>
-/// <param name="Frames">Frames per clip: 1 + ⌈L / hop⌉ rounded up to a multiple of 16, so a U-Net can halve it; the clip
+/// <param name="Frames">Frames per clip: 1 + ⌈L / hop⌉ rounded up to a multiple of 32, so a U-Net can halve it five times; the clip
 /// is zero-padded at its end to (frames − 1)·hop samples before the transform.</param>
 /// <param name="FloorDb">Level mapped to −1 (and below which everything is silence), in dB relative to a full-scale sine.</param>
 /// <param name="CeilingDb">Level mapped to +1 (louder bins are clipped).</param>
@@ -49,7 +49,7 @@ public sealed record SpectrogramCodecOptions(
 
     /// <summary>
     /// The settings for one-second-style clips of <paramref name="clipLength"/> samples at <paramref name="sampleRate"/> Hz:
-    /// a 32 ms window (the power of two nearest 0.032·rate) with a quarter-window hop, frames rounded up to 16, and
+    /// a 32 ms window (the power of two nearest 0.032·rate) with a quarter-window hop, frames rounded up to 32, and
     /// min(80, bins/3) mel bands (80 at 16 kHz: the usual TTS front end).
     /// </summary>
     public static SpectrogramCodecOptions For(int sampleRate, int clipLength)
@@ -60,7 +60,7 @@ public sealed record SpectrogramCodecOptions(
         if (fft > 0.048 * sampleRate)
             fft /= 2;
         int hop = fft / 4;
-        int frames = (1 + (clipLength + hop - 1) / hop + 15) / 16 * 16;
+        int frames = (1 + (clipLength + hop - 1) / hop + 31) / 32 * 32;
         return new SpectrogramCodecOptions(sampleRate, clipLength, fft, hop, frames, Mels: Math.Min(80, (fft / 2 + 1) / 3));
     }
 

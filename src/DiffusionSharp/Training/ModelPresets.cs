@@ -99,9 +99,12 @@ public static class ModelPresets
     /// channels and its frames the positions, so it convolves over time as the waveform preset does over samples. Every
     /// level is at least as wide as the codec has channels (rounded up to 8), or the network could not predict the noise
     /// of every channel (a 64-wide first level on 257 linear bins trained to a loss of 0.83, about 1 − 64/257). The
-    /// ResNet-temporal layout with four levels (three stride-2 halvings: 128 frames → 16, where a width-5 convolution
-    /// spans 40 frames, a third of the clip) and its residual mid block; small is widths 96/96/128/128, tiny
-    /// 32/48/64/64 (raised to the channel count), base 128/160/192/192.
+    /// ResNet-temporal layout with six levels (five stride-2 halvings: 128 frames → 4) and its residual mid block. The
+    /// depth is for where, not what: convolutions are translation-equivariant and learn absolute position only from the
+    /// zero padding at the clip's ends, which every one of the 4 bottom positions touches; with three halvings (16 bottom
+    /// positions) the model's x̂₀ from pure noise was the word repeated at several places, and its samples put words
+    /// anywhere in the second, as the waveform models (125 bottom positions) did. small is widths 96/96/128/128/128/128,
+    /// tiny 32/48/64/64/64/64 (raised to the channel count), base 128/160/192/192/192/192.
     /// </summary>
     /// <exception cref="ArgumentException">Unknown preset, or a frame count the halvings do not divide.</exception>
     public static UNet1DConfig CreateSpectrogramUNet1D(string preset, Audio.SpectrogramCodecOptions codec, int numClasses)
@@ -109,9 +112,9 @@ public static class ModelPresets
         ArgumentNullException.ThrowIfNull(codec);
         ImmutableArray<int> widths = preset switch
         {
-            "tiny" => [32, 48, 64, 64],
-            "small" => [96, 96, 128, 128],
-            "base" => [128, 160, 192, 192],
+            "tiny" => [32, 48, 64, 64, 64, 64],
+            "small" => [96, 96, 128, 128, 128, 128],
+            "base" => [128, 160, 192, 192, 192, 192],
             _ => throw new ArgumentException($"unknown model preset '{preset}'; allowed: {string.Join(", ", Names)}", nameof(preset)),
         };
         var config = UNet1DConfig.SpokenDigits(1) with
