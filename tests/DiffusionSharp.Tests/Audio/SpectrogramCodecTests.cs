@@ -98,4 +98,21 @@ public sealed class SpectrogramCodecTests
         using var again = codec.Decode(s);
         Assert.True(both.equal(again).all().item<bool>());   // deterministic
     }
+
+    [Fact]
+    public void EncodingAndDecodingLeakNoTensors()
+    {
+        using var codec = new SpectrogramCodec(SpectrogramCodecOptions.For(8000, 8000) with { GriffinLimIterations = 4 });
+        using var clips = tensor(Voiced(8000, 8000), [1, 1, 8000]);
+        void RoundTrip()
+        {
+            using var s = codec.Encode(clips);
+            using var back = codec.Decode(s);
+        }
+        RoundTrip();
+        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 3; i++)
+            RoundTrip();
+        Assert.Equal(before, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
 }
