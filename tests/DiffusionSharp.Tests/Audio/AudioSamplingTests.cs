@@ -120,8 +120,10 @@ public sealed class AudioSamplingTests(ITestOutputHelper output) : IDisposable
         Assert.True(File.Exists(Path.Combine(outDir, "spectrograms.png")));
     }
 
-    [Fact]
-    public void TrainOnAWavFolderAtAChosenRateThenSampleAndEvaluateGoThroughTheAudioPaths()
+    [Theory]
+    [InlineData("waveform", "1×2048")]
+    [InlineData(null, "11×160")]   // the CLI's default for audio: 11 mel bands × 160 frames at 2,048 Hz
+    public void TrainOnAWavFolderAtAChosenRateThenSampleAndEvaluateGoThroughTheAudioPaths(string? representation, string shown)
     {
         string data = _dir.File("tones"), run = _dir.File("run");
         foreach (var (name, hz) in new[] { ("low", 150.0), ("high", 600.0) })
@@ -130,10 +132,11 @@ public sealed class AudioSamplingTests(ITestOutputHelper output) : IDisposable
             for (int i = 0; i < 2; i++)
                 WavFile.WritePcm16(Path.Combine(data, name, $"{i}.wav"), WavFileTests.Sine(hz + 20 * i, 8000, 6000), 8000);
         }
-        var (code, output) = CliRunner.Run("train", "--data", data, "--sample-rate", $"{Rate}", "--preset", "tiny", "--steps", "2",
-            "--batch-size", "4", "--warmup", "1", "--sample-every", "0", "--out", run);
+        string[] choice = representation is null ? [] : ["--representation", representation];
+        var (code, output) = CliRunner.Run(["train", "--data", data, "--sample-rate", $"{Rate}", "--preset", "tiny", "--steps", "2",
+            "--batch-size", "4", "--warmup", "1", "--sample-every", "0", "--out", run, .. choice]);
         Assert.True(code == 0, output);
-        Assert.Contains("1×2048", output);
+        Assert.Contains(shown, output);
 
         (code, output) = CliRunner.Run("train", "--out", run, "--resume", "--sample-rate", "4096");
         Assert.Equal(1, code);
