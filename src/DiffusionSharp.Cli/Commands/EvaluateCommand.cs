@@ -50,7 +50,6 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         [DefaultValue("random")]
         public string Order { get; init; } = "random";
 
-
         [CommandOption("--speed-steps <LIST>")]
         [Description("Text models: the step counts at which sampling speed is measured, comma-separated.")]
         [DefaultValue("32,128,256")]

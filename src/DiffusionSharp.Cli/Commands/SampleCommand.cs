@@ -70,7 +70,6 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         [DefaultValue(0.0)]
         public double ChoiceTemperature { get; init; }
 
-
         [CommandOption("--length <N>")]
         [Description("Text models: characters per sample, prompt included (default: the model's training length).")]
         public int? Length { get; init; }

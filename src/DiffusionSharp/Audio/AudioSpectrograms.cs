@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DiffusionSharp.Audio;
 
 /// <summary>
-/// Clips as a spectrogram model trains on them: <see cref="SampleDataset.Samples"/> is N×bins×frames float32 in [−1, 1]
+/// Clips as a spectrogram model trains on them: <see cref="SampleDataset.Samples"/> is N×channels×frames float32 in [−1, 1]
 /// (<see cref="SpectrogramCodec.Encode"/> of N×1×L clips), with the clips' labels, class names and the
 /// <see cref="Codec"/> settings that decode samples back into clips.
 /// </summary>

@@ -32,9 +32,6 @@ public sealed record SpectrogramCodecOptions(
     double Momentum = 0.99,
     int Mels = 0)
 {
-    /// <summary>The <c>kind</c> name of this representation in a model folder.</summary>
-    public const string Kind = "stft-log-magnitude";
-
     /// <summary>Linear frequency bins of the transform: FFT/2 + 1.</summary>
     [JsonIgnore]
     public int Bins => FftSize / 2 + 1;
@@ -104,6 +101,7 @@ public sealed class SpectrogramCodec : IDisposable
     private readonly Tensor _window;
     private readonly Tensor? _melBank;       // mels × bins
     private readonly Tensor? _melInverse;    // bins × mels: the pseudo-inverse
+    private readonly Tensor? _melGram;       // bins × bins: MᵀM, for the NNLS updates
     private readonly double _reference;
 
     /// <summary>Builds the Hann window for <paramref name="options"/>.</summary>
@@ -127,6 +125,7 @@ public sealed class SpectrogramCodec : IDisposable
             m = m.div(m.sum(1, keepdim: true).clamp_min(1e-12));
             _melBank = m.DetachFromDisposeScope();
             _melInverse = linalg.pinv(m.to(ScalarType.Float64)).to(ScalarType.Float32).DetachFromDisposeScope();
+            _melGram = matmul(m.t(), m).DetachFromDisposeScope();
         }
     }
 
@@ -211,10 +210,8 @@ public sealed class SpectrogramCodec : IDisposable
     // the pseudo-inverse cut to a small positive floor; a bin that starts at zero would stay there.
     private Tensor MelToLinear(Tensor mel)
     {
-        var bank = _melBank!.to(mel.device);
-        var bankT = bank.t();
-        var gram = matmul(bankT, bank);                                                    // bins × bins
-        var target = matmul(bankT, mel);                                                   // N × bins × frames
+        var gram = _melGram!.to(mel.device);                                               // bins × bins
+        var target = matmul(_melBank!.to(mel.device).t(), mel);                            // N × bins × frames
         var floor = mel.amax([1, 2], keepdim: true).mul(1e-6).clamp_min(1e-12);
         var linear = matmul(_melInverse!.to(mel.device), mel).maximum(floor);
         for (int i = 0; i < MelInversionIterations; i++)
@@ -256,5 +253,6 @@ public sealed class SpectrogramCodec : IDisposable
         _window.Dispose();
         _melBank?.Dispose();
         _melInverse?.Dispose();
+        _melGram?.Dispose();
     }
 }

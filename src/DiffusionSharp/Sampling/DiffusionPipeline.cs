@@ -90,6 +90,7 @@ public sealed class DiffusionPipeline : IDisposable
 
     private readonly JsonElement? _schedulerConfig;
     private readonly bool _ownsModel;
+    private Audio.SpectrogramCodec? _codec;   // built on the first ToClips of a spectrogram model
 
     private DiffusionPipeline(string directory, ITrainableModel model, JsonElement? schedulerConfig, PipelineMetadata metadata, bool ownsModel = true)
     {
@@ -161,8 +162,8 @@ public sealed class DiffusionPipeline : IDisposable
             throw new NotSupportedException($"{Directory}: holds a {Model.ClassName}; only an audio model (UNet1DModel) has clips");
         if (Metadata.Spectrogram is not { } options)
             return samples.alias();
-        using var codec = new Audio.SpectrogramCodec(options);
-        return codec.Decode(samples);
+        _codec ??= new Audio.SpectrogramCodec(options);
+        return _codec.Decode(samples);
     }
 
     /// <summary>The shape of one sample: [C, H, W] for a U-Net, [D] for an MLP, [C, L] for a 1-D U-Net.</summary>
@@ -412,6 +413,7 @@ public sealed class DiffusionPipeline : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _codec?.Dispose();
         if (_ownsModel)
             Model.Dispose();
     }
