@@ -50,6 +50,11 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         [DefaultValue("random")]
         public string Order { get; init; } = "random";
 
+        [CommandOption("--choice-temperature <TAU>")]
+        [Description("With --order confidence: Gumbel noise of this scale on the confidences, annealed to 0 (MaskGIT's choice temperature; 0 = confidence alone).")]
+        [DefaultValue(0.0)]
+        public double ChoiceTemperature { get; init; }
+
         [CommandOption("--speed-steps <LIST>")]
         [Description("Text models: the step counts at which sampling speed is measured, comma-separated.")]
         [DefaultValue("32,128,256")]

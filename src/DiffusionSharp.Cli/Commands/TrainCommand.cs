@@ -34,6 +34,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Continue the run in --out from its latest checkpoint, with its own options; options given here override them (model, data and objective cannot change).")]
         public bool Resume { get; init; }
 
+        [CommandOption("--init <DIR>")]
+        [Description("Start from this model folder's weights (same architecture) with a fresh optimizer and schedule: fine-tuning, or more training of a finished model. New runs only.")]
+        public string? Init { get; init; }
+
         [CommandOption("--preset <NAME>")]
         [Description("Model size: tiny, small (default), base (a U-Net for images, a 1-D U-Net for audio, a residual MLP for points).")]
         public string? Preset { get; init; }
@@ -205,6 +209,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         string command = "diffuse " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         TrainingOptions? options = null;
+        if (settings.Resume && settings.Init is not null)
+            throw new ArgumentException("--init starts a new run; a resumed run continues from its own checkpoint");
         if (!settings.Resume)
         {
             options = settings.Apply(new TrainingOptions());
@@ -225,7 +231,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             using var run = options is not null
                 ? TrainingRun.Create(new NewRun(settings.Out, options, settings.Preset ?? "small", new DataSpec(settings.Data ?? "mnist", settings.ImageSize, settings.SampleRate,
                     settings.Representation ?? (DataSources.IsAudio(settings.Data ?? "mnist") ? DataSpec.Spectrogram : null)),
-                    settings.Guidance ?? 2.0, settings.Cache, device, command, settings.Model), Log)
+                    settings.Guidance ?? 2.0, settings.Cache, device, command, settings.Model, settings.Init), Log)
                 : TrainingRun.Resume(new ResumeRun(settings.Out, settings.Apply, settings.Preset, settings.Data, settings.ImageSize, settings.Guidance,
                     settings.Cache, device, command, settings.SampleRate, settings.Representation), m => AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(m)}[/]"));
             Report(run);
@@ -256,6 +262,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             : $"{o.Prediction}, {o.Schedule.BetaSchedule} schedule, {o.Weighting} weighting");
         table.AddRow("optimizer", string.Create(CultureInfo.InvariantCulture, $"AdamW lr {o.LearningRate:G3}, batch {o.BatchSize}×{o.GradientAccumulation} accum, {o.Precision}, chunks of {trainer.ChunkSize}"));
         table.AddRow("device", Markup.Escape(trainer.Device.ToString()));
+        if (d.InitFrom is { } init)
+            table.AddRow("init", $"weights from {Markup.Escape(init)}");
         table.AddRow("run", $"{Markup.Escape(trainer.RunDirectory)} (step {trainer.Step} of {o.Steps})");
         foreach (var change in run.Overrides)
             table.AddRow("changed", Markup.Escape(change.ToString()));

@@ -47,5 +47,6 @@ public sealed record OptionOverride(int AtStep, string Name, string From, string
 /// <param name="ModelConfig">The model's <c>config.json</c> at creation.</param>
 /// <param name="Guidance">The guidance scale recorded with the model.</param>
 /// <param name="Overrides">Options changed on resume, oldest first.</param>
+/// <param name="InitFrom">The model folder (full path) whose weights the run started from (null: a random initialisation).</param>
 public sealed record RunDescription(string Preset, DataSpec Data, string ModelClass, JsonNode? ModelConfig, double Guidance,
-    IReadOnlyList<OptionOverride>? Overrides = null);
+    IReadOnlyList<OptionOverride>? Overrides = null, string? InitFrom = null);

@@ -24,8 +24,11 @@ namespace DiffusionSharp.Runs;
 /// <param name="Model">The model family (<see cref="TrainingRun.ModelFamilies"/>); null chooses by the data: a U-Net for
 /// images, a 1-D U-Net (<c>unet1d</c>) for audio clips, an MLP for points, the masked-diffusion transformer (<c>text</c>) for
 /// text; <c>text-ar</c> is its causal twin.</param>
+/// <param name="InitFrom">A model folder whose weights the new model (and its EMA copy) start from instead of a random
+/// initialisation: fine-tuning or continuing a trained model with a fresh optimizer and schedule. It must be the same
+/// architecture as the preset builds for the data (null: random).</param>
 public sealed record NewRun(string RunDirectory, TrainingOptions Options, string Preset, DataSpec Data, double Guidance = 2.0,
-    string? Cache = null, Device? Device = null, string? Command = null, string? Model = null);
+    string? Cache = null, Device? Device = null, string? Command = null, string? Model = null, string? InitFrom = null);
 
 /// <summary>
 /// A resumed run: the options stored in its folder, changed only by <paramref name="Override"/> (the options given
@@ -123,9 +126,15 @@ public sealed class TrainingRun : IDisposable
         {
             var options = request.Options.ClassConditional && data.ClassNames.Count == 1 ? request.Options with { ClassConditional = false } : request.Options;
             var (className, configJson, create) = ModelFor(request.Preset, request.Model, data, options.ClassConditional ? data.ClassNames.Count : 0);
-            var description = new RunDescription(request.Preset, request.Data, className, JsonNode.Parse(configJson), request.Guidance);
-            var trainer = Trainer.Create(request.RunDirectory, options, create, data,
-                new TrainerSetup(ObjectiveFor(description), request.Device, JsonSerializer.SerializeToNode(description, TrainingOptions.Json)));
+            var description = new RunDescription(request.Preset, request.Data, className, JsonNode.Parse(configJson), request.Guidance,
+                InitFrom: request.InitFrom is { } dir ? Path.GetFullPath(dir) : null);
+            using var init = request.InitFrom is { } from ? LoadInit(from, className, configJson) : null;
+            var trainer = Trainer.Create(request.RunDirectory, options, init is null ? create : () =>
+            {
+                var model = create();
+                TrainableModels.CopyWeights(init, model, request.InitFrom!);
+                return model;
+            }, data, new TrainerSetup(ObjectiveFor(description), request.Device, JsonSerializer.SerializeToNode(description, TrainingOptions.Json)));
             return new TrainingRun(trainer, data, description, [], request.Command, []);
         }
         catch
@@ -193,6 +202,25 @@ public sealed class TrainingRun : IDisposable
         DiffusionPipeline.WriteSidecars(ModelDirectory, Metadata, DefaultSampler, Trainer.Options.Schedule, Trainer.Options.Prediction);
         LossPlot.Save(_losses.Select(l => l.Loss).ToList(), LossPlotPath, steps: _losses.Select(l => (double)l.Step).ToList());
         return ModelDirectory;
+    }
+
+    /// <summary>The model folder a new run starts from, checked to be of the class the run builds.</summary>
+    private static ITrainableModel LoadInit(string directory, string className, string configJson)
+    {
+        if (!Directory.Exists(directory))
+            throw new InvalidDataException($"--init {directory}: no such folder");
+        string found = TrainableModels.ClassNameOf(directory);
+        if (found != className)
+            throw new InvalidDataException($"--init {directory}: holds a {found}; this run builds a {className}");
+        var model = TrainableModels.Load(directory);
+        var (theirs, ours) = (JsonNode.Parse(model.ConfigJson())!.AsObject(), JsonNode.Parse(configJson)!.AsObject());
+        if (ours.Select(p => p.Key).Concat(theirs.Select(p => p.Key)).Distinct(StringComparer.Ordinal)
+                .FirstOrDefault(k => !k.StartsWith('_') && !JsonNode.DeepEquals(theirs[k], ours[k])) is { } differs)
+        {
+            model.Dispose();
+            throw new InvalidDataException($"--init {directory}: its config has {differs} = {theirs[differs]?.ToJsonString() ?? "nothing"}, this run's model {ours[differs]?.ToJsonString() ?? "nothing"}; start from a model of the same preset and data");
+        }
+        return model;
     }
 
     /// <summary>The model of <paramref name="preset"/> for the data's sample shape: its class name, config and factory.</summary>

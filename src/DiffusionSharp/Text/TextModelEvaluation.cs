@@ -14,9 +14,10 @@ namespace DiffusionSharp.Text;
 /// <param name="BabblerOrder">The character n-gram babbler's order.</param>
 /// <param name="TopP">Nucleus mass for both models' samples (1: exact sampling).</param>
 /// <param name="Order">The masked-diffusion sampler's unmasking order.</param>
+/// <param name="ChoiceTemperature">The confidence order's choice temperature (<see cref="MaskedDiffusionSampler.ChoiceTemperature"/>).</param>
 public sealed record TextEvaluationOptions(int Count = 100, int Steps = 256, long Seed = 1_000_000, int BatchSize = 50, int TimeSamples = 16,
     IReadOnlyList<int>? SpeedSteps = null, int SpeedCount = 20, int BabblerOrder = 6, double TopP = 1.0,
-    UnmaskingOrder Order = UnmaskingOrder.Random)
+    UnmaskingOrder Order = UnmaskingOrder.Random, double ChoiceTemperature = 0)
 {
     /// <summary>The speed grid (the 32/128/256 steps by default).</summary>
     public IReadOnlyList<int> SpeedStepsOrDefault => SpeedSteps ?? [32, 128, 256];
@@ -68,9 +69,12 @@ public static class TextModelEvaluation
         var statistics = new TextSampleStatistics(corpus.TrainText);
         var sources = new List<(string Name, IReadOnlyList<string> Texts)>();
         log($"{options.Count} masked-diffusion samples, {options.Steps} steps…");
-        var generation = new TextGenerationOptions(options.Count, options.Steps, options.Seed, options.BatchSize, TopP: options.TopP, Order: options.Order);
+        var generation = new TextGenerationOptions(options.Count, options.Steps, options.Seed, options.BatchSize, TopP: options.TopP, Order: options.Order,
+            ChoiceTemperature: options.ChoiceTemperature);
         string nucleus = options.TopP < 1 ? $", top-p {options.TopP.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "";
-        string order = options.Order == UnmaskingOrder.Confidence ? ", confidence order" : "";
+        string order = options.Order != UnmaskingOrder.Confidence ? ""
+            : options.ChoiceTemperature > 0 ? $", confidence order, τ {options.ChoiceTemperature.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+            : ", confidence order";
         sources.Add(($"masked diffusion, {options.Steps} steps{order}{nucleus}", TextGeneration.Generate(model, generation, cancellationToken: cancellationToken).Texts));
         if (twin is not null)
         {

@@ -113,6 +113,41 @@ public sealed class TextWiringTests : IDisposable
     }
 
     [Fact]
+    public void ANewRunCanStartFromATrainedModelFoldersWeightsAndRefusesAnotherArchitecture()
+    {
+        string data = GenesisFile();
+        string first = Temp("first");
+        var options = new TrainingOptions { Steps = 2, BatchSize = 4, WarmupSteps = 1, CheckpointEvery = 10, SampleEvery = 0 };
+        using (var run = TrainingRun.Create(new NewRun(first, options, "tiny", new DataSpec(data, null), Model: "text")))
+        {
+            run.Train();
+            run.Finish();
+        }
+        string trained = Path.Combine(first, "model");
+        using var source = TrainableModels.Load(trained);
+        var expected = source.Module.state_dict();
+        // A different seed: without the warm start the new model's weights would differ from the folder's.
+        using (var warm = TrainingRun.Create(new NewRun(Temp("warm"), options with { Seed = 7 }, "tiny", new DataSpec(data, null), Model: "text", InitFrom: trained)))
+        {
+            Assert.Equal(Path.GetFullPath(trained), warm.Description.InitFrom);
+            foreach (var model in new[] { warm.Trainer.Model, warm.Trainer.EmaModel })
+                foreach (var (name, tensor) in model.Module.state_dict())
+                    Assert.True(tensor.to(float32).eq(expected[name].to(float32)).all().item<bool>(), name);
+            warm.Train();
+            Assert.All(warm.LossHistory, l => Assert.True(double.IsFinite(l.Loss)));
+        }
+        using (var cold = TrainingRun.Create(new NewRun(Temp("cold"), options with { Seed = 7 }, "tiny", new DataSpec(data, null), Model: "text")))
+            Assert.Contains(cold.Trainer.Model.Module.state_dict(), p => !p.Value.eq(expected[p.Key]).all().item<bool>());
+
+        string twin = Temp("twin");
+        var e = Assert.Throws<InvalidDataException>(() => TrainingRun.Create(new NewRun(twin, options, "tiny", new DataSpec(data, null), Model: "text-ar", InitFrom: trained)));
+        Assert.Equal($"--init {trained}: its config has causal = false, this run's model true; start from a model of the same preset and data", e.Message);
+        Assert.False(File.Exists(Path.Combine(twin, Trainer.RunFile)));
+        var missing = Assert.Throws<InvalidDataException>(() => TrainingRun.Create(new NewRun(Temp("m"), options, "tiny", new DataSpec(data, null), InitFrom: Temp("nowhere"))));
+        Assert.Contains("no such folder", missing.Message);
+    }
+
+    [Fact]
     public void TheWrongModelFamilyForTextDataIsRefusedBeforeAnythingIsWritten()
     {
         string run = Temp("bad");
