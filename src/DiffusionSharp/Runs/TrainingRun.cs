@@ -128,13 +128,13 @@ public sealed class TrainingRun : IDisposable
             var (className, configJson, create) = ModelFor(request.Preset, request.Model, data, options.ClassConditional ? data.ClassNames.Count : 0);
             var description = new RunDescription(request.Preset, request.Data, className, JsonNode.Parse(configJson), request.Guidance,
                 InitFrom: request.InitFrom is { } dir ? Path.GetFullPath(dir) : null);
-            using var init = request.InitFrom is { } from ? LoadInit(from, className, configJson) : null;
-            var trainer = Trainer.Create(request.RunDirectory, options, init is null ? create : () =>
+            if (request.InitFrom is { } from)
             {
-                var model = create();
-                TrainableModels.CopyWeights(init, model, request.InitFrom!);
-                return model;
-            }, data, new TrainerSetup(ObjectiveFor(description), request.Device, JsonSerializer.SerializeToNode(description, TrainingOptions.Json)));
+                CheckInit(from, className, configJson);
+                create = () => TrainableModels.Load(from);   // as a resume loads its checkpoint's model and EMA
+            }
+            var trainer = Trainer.Create(request.RunDirectory, options, create, data,
+                new TrainerSetup(ObjectiveFor(description), request.Device, JsonSerializer.SerializeToNode(description, TrainingOptions.Json)));
             return new TrainingRun(trainer, data, description, [], request.Command, []);
         }
         catch
@@ -204,23 +204,24 @@ public sealed class TrainingRun : IDisposable
         return ModelDirectory;
     }
 
-    /// <summary>The model folder a new run starts from, checked to be of the class the run builds.</summary>
-    private static ITrainableModel LoadInit(string directory, string className, string configJson)
+    /// <summary>
+    /// Checks that the model folder a new run starts from holds the model the run builds: the same class and the same
+    /// config, key by key (its own <c>ConfigJson</c>, so a folder written elsewhere compares in the project's form).
+    /// </summary>
+    private static void CheckInit(string directory, string className, string configJson)
     {
         if (!Directory.Exists(directory))
             throw new InvalidDataException($"--init {directory}: no such folder");
         string found = TrainableModels.ClassNameOf(directory);
         if (found != className)
             throw new InvalidDataException($"--init {directory}: holds a {found}; this run builds a {className}");
-        var model = TrainableModels.Load(directory);
-        var (theirs, ours) = (JsonNode.Parse(model.ConfigJson())!.AsObject(), JsonNode.Parse(configJson)!.AsObject());
+        JsonObject theirs;
+        using (var model = TrainableModels.Load(directory))
+            theirs = JsonNode.Parse(model.ConfigJson())!.AsObject();
+        var ours = JsonNode.Parse(configJson)!.AsObject();
         if (ours.Select(p => p.Key).Concat(theirs.Select(p => p.Key)).Distinct(StringComparer.Ordinal)
                 .FirstOrDefault(k => !k.StartsWith('_') && !JsonNode.DeepEquals(theirs[k], ours[k])) is { } differs)
-        {
-            model.Dispose();
             throw new InvalidDataException($"--init {directory}: its config has {differs} = {theirs[differs]?.ToJsonString() ?? "nothing"}, this run's model {ours[differs]?.ToJsonString() ?? "nothing"}; start from a model of the same preset and data");
-        }
-        return model;
     }
 
     /// <summary>The model of <paramref name="preset"/> for the data's sample shape: its class name, config and factory.</summary>

@@ -62,31 +62,4 @@ public static class TrainableModels
             ? load(directory)
             : throw new InvalidDataException($"{Path.Combine(directory, "config.json")}: model class '{name}' is not registered; known: {string.Join(", ", ClassNames)}");
     }
-    /// <summary>
-    /// Copies every parameter and buffer of <paramref name="source"/> into <paramref name="target"/> (a warm start, as
-    /// diffusers' fine-tuning scripts start from a pretrained folder): the two must have the same tensors by name and shape;
-    /// the values are cast to the target's dtype.
-    /// </summary>
-    /// <param name="source">The trained model.</param>
-    /// <param name="target">The model to overwrite.</param>
-    /// <param name="sourceName">What to call the source in an error (its folder).</param>
-    /// <exception cref="InvalidDataException">A tensor is missing, extra or of another shape; the message names it.</exception>
-    public static void CopyWeights(ITrainableModel source, ITrainableModel target, string sourceName)
-    {
-        ArgumentNullException.ThrowIfNull(source);
-        ArgumentNullException.ThrowIfNull(target);
-        var from = source.Module.state_dict();
-        var to = target.Module.state_dict();
-        if (from.Keys.Except(to.Keys).FirstOrDefault() is { } extra)
-            throw new InvalidDataException($"{sourceName}: holds '{extra}', which the new model does not have; the architectures differ");
-        using var noGrad = TorchSharp.torch.no_grad();
-        foreach (var (name, tensor) in to)
-        {
-            if (!from.TryGetValue(name, out var value))
-                throw new InvalidDataException($"{sourceName}: has no '{name}'; the architectures differ");
-            if (!value.shape.SequenceEqual(tensor.shape))
-                throw new InvalidDataException($"{sourceName}: '{name}' is [{string.Join(", ", value.shape)}], the new model's [{string.Join(", ", tensor.shape)}]");
-            tensor.copy_(value);
-        }
-    }
 }
