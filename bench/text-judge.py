@@ -62,6 +62,11 @@ def copied_share(texts, train_spans):
     return sum(1 for t in texts if copied(t)) / max(len(texts), 1)
 
 
+def verse_starts(text):
+    """Offsets of the verses (lines) that have a whole window of text from their first character on."""
+    return [0] + [i + 1 for i, c in enumerate(text) if c == "\n" and i + 1 + WINDOW <= len(text)]
+
+
 def load_jsonl(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line)["text"] for line in f if line.strip()]
@@ -110,8 +115,7 @@ class Judge:
         torch.manual_seed(seed)
         data = torch.tensor(self.encode(text), dtype=torch.long)
         # Windows start at a verse's first character and are read from a begin slot, as the samples are.
-        line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n" and i + 1 + WINDOW <= len(text)]
-        line_starts = torch.tensor(line_starts, dtype=torch.long)
+        line_starts = torch.tensor(verse_starts(text), dtype=torch.long)
         opt = torch.optim.Adam(self.model.parameters(), lr=lr)
         start, step, avg = time.time(), 0, None
         budget = minutes * 60
@@ -162,34 +166,31 @@ def main():
         train = f.read()
     with open(os.path.join(args.data, "held-out.txt"), encoding="utf-8") as f:
         held_out = f.read()
-    vocabulary = {w.lower() for w in WORD.findall(train)}
-    train_spans = span_hashes(train)
-    characters = sorted(set(train))
     files = sorted(glob.glob(os.path.join(args.samples, "*.jsonl")))
     if not files:
         sys.exit(f"{args.samples}: no .jsonl files")
+    vocabulary = {w.lower() for w in WORD.findall(train)}
+    train_spans = span_hashes(train)
+    characters = sorted(set(train))
 
     import torch
     torch.set_num_threads(args.threads)
     judge = Judge(torch, characters)
     cache = args.cache or os.path.join(args.data, "text-judge.pt")
-    if os.path.exists(cache):
-        judge.model.load_state_dict(torch.load(cache))
+    if os.path.exists(cache):  # the budget it was trained with is stored beside the weights, and reported
+        saved = torch.load(cache)
+        judge.model.load_state_dict(saved["state"])
+        minutes, steps = saved["minutes"], saved["steps"]
         print(f"judge: loaded {cache}")
     else:
         print(f"judge: training a dilated causal CNN on {len(train):,} characters for {args.minutes} min...")
-        steps = judge.train(train, args.minutes)
-        torch.save(judge.model.state_dict(), cache + ".tmp")
+        minutes, steps = args.minutes, judge.train(train, args.minutes)
+        torch.save({"state": judge.model.state_dict(), "minutes": minutes, "steps": steps}, cache + ".tmp")
         os.replace(cache + ".tmp", cache)
         print(f"judge: {steps} steps, saved {cache}")
     judge.model.eval()
     # The judge's own check: held-out verses in 256-character windows from verse starts, read like the samples.
-    lines = held_out.split("\n")
-    starts, pos = [], 0
-    for line in lines:
-        starts.append(pos)
-        pos += len(line) + 1
-    check = [held_out[s:s + WINDOW] for s in starts[::8] if s + WINDOW <= len(held_out)][:200]
+    check = [held_out[s:s + WINDOW] for s in verse_starts(held_out)[::8]][:200]
     check_bits = sum(b for b, _ in judge.bits(check)) / len(check)
 
     rows = []
@@ -210,7 +211,7 @@ def main():
 
     real = next((r for r in rows if "real" in r["source"]), None)
     babbler = next((r for r in rows if "babbler" in r["source"]), None)
-    out = [f"Judge: dilated causal CNN (receptive field 511) trained {args.minutes} min on train.txt; on 200 held-out windows it reads "
+    out = [f"Judge: dilated causal CNN (receptive field 511) trained {minutes} min ({steps} steps) on train.txt; on 200 held-out windows it reads "
            f"{check_bits:.3f} bits/char. Corpus: {len(vocabulary):,} distinct words.", "",
            "| source | texts | words found in the corpus | char entropy (bits) | with a 64-char training span | judge bits/char | judge bits/char, positions 128-255 | judge: distance to real |",
            "|---|---:|---:|---:|---:|---:|---:|---:|"]
