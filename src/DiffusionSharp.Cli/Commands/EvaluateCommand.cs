@@ -23,7 +23,7 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         public int? Count { get; init; }
 
         [CommandOption("--steps <N>")]
-        [Description("Sampling steps (default 20; text models: the window length, 256).")]
+        [Description("Sampling steps (default 20; text models: the folder's generation_config.json, else the window length, 256).")]
         public int? Steps { get; init; }
 
         [CommandOption("--twin <DIR>")]
@@ -41,19 +41,16 @@ internal sealed class EvaluateCommand : Command<EvaluateCommand.Settings>
         public int TimeSamples { get; init; } = 16;
 
         [CommandOption("--top-p <P>")]
-        [Description("Text models: nucleus sampling for both models' samples (1 = exact).")]
-        [DefaultValue(1.0)]
-        public double TopP { get; init; } = 1.0;
+        [Description("Text models: nucleus sampling for both models' samples (default 1 = exact, or the model folder's generation_config.json).")]
+        public double? TopP { get; init; }
 
         [CommandOption("--order <ORDER>")]
-        [Description("Masked-diffusion text models: which masked characters a step writes: random (MDLM's ancestral sampler, the default) or confidence (MaskGIT: the ones the model is surest of first).")]
-        [DefaultValue("random")]
-        public string Order { get; init; } = "random";
+        [Description("Masked-diffusion text models: which masked characters a step writes: random (MDLM's ancestral sampler) or confidence (MaskGIT: the ones the model is surest of first); default: the model folder's generation_config.json, else random.")]
+        public string? Order { get; init; }
 
         [CommandOption("--choice-temperature <TAU>")]
-        [Description("With --order confidence: Gumbel noise of this scale on the confidences, annealed to 0 (MaskGIT's choice temperature; 0 = confidence alone).")]
-        [DefaultValue(0.0)]
-        public double ChoiceTemperature { get; init; }
+        [Description("With --order confidence: Gumbel noise of this scale on the confidences, annealed to 0 (MaskGIT's choice temperature; 0 = confidence alone; default: generation_config.json, else 0).")]
+        public double? ChoiceTemperature { get; init; }
 
         [CommandOption("--speed-steps <LIST>")]
         [Description("Text models: the step counts at which sampling speed is measured, comma-separated.")]

@@ -56,19 +56,16 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         public int? Span { get; init; }
 
         [CommandOption("--top-p <P>")]
-        [Description("Text models: nucleus sampling, keeping the smallest set of characters with this much probability (1 = exact).")]
-        [DefaultValue(1.0)]
-        public double TopP { get; init; } = 1.0;
+        [Description("Text models: nucleus sampling, keeping the smallest set of characters with this much probability (default 1 = exact, or the model folder's generation_config.json).")]
+        public double? TopP { get; init; }
 
         [CommandOption("--order <ORDER>")]
-        [Description("Masked-diffusion text models: which masked characters a step writes: random (MDLM's ancestral sampler, the default) or confidence (MaskGIT: the ones the model is surest of first).")]
-        [DefaultValue("random")]
-        public string Order { get; init; } = "random";
+        [Description("Masked-diffusion text models: which masked characters a step writes: random (MDLM's ancestral sampler) or confidence (MaskGIT: the ones the model is surest of first); default: the model folder's generation_config.json, else random.")]
+        public string? Order { get; init; }
 
         [CommandOption("--choice-temperature <TAU>")]
-        [Description("With --order confidence: Gumbel noise of this scale on the confidences, annealed to 0 (MaskGIT's choice temperature; 0 = confidence alone).")]
-        [DefaultValue(0.0)]
-        public double ChoiceTemperature { get; init; }
+        [Description("With --order confidence: Gumbel noise of this scale on the confidences, annealed to 0 (MaskGIT's choice temperature; 0 = confidence alone; default: generation_config.json, else 0).")]
+        public double? ChoiceTemperature { get; init; }
 
         [CommandOption("--length <N>")]
         [Description("Text models: characters per sample, prompt included (default: the model's training length).")]

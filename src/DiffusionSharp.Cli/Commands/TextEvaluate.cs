@@ -15,9 +15,10 @@ internal static class TextEvaluate
         using var model = TextSamples.Load(settings);
         using var twin = settings.Twin is { } twinDir ? LoadTwin(settings, twinDir) : null;
         var corpus = TextCorpora.Load(settings.Data, settings.Cache);
-        var options = new TextEvaluationOptions(settings.Count ?? 100, settings.Steps ?? model.Config.Length, settings.Seed,
-            settings.BatchSize, settings.TimeSamples, ParseSteps(settings.SpeedSteps), settings.SpeedCount, TopP: settings.TopP, Order: TextSamples.ParseOrder(settings.Order),
-            ChoiceTemperature: settings.ChoiceTemperature);
+        var sampling = TextSamples.Sampling(settings.ModelDirectory, settings.Order, settings.ChoiceTemperature, settings.TopP, settings.Steps);
+        var options = new TextEvaluationOptions(settings.Count ?? 100, sampling.Steps ?? model.Config.Length, settings.Seed,
+            settings.BatchSize, settings.TimeSamples, ParseSteps(settings.SpeedSteps), settings.SpeedCount, TopP: sampling.TopP, Order: sampling.Order,
+            ChoiceTemperature: sampling.ChoiceTemperature);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var report = TextModelEvaluation.Run(model, twin, corpus, options,
             m => AnsiConsole.MarkupLine($"[grey]{watch.Elapsed.TotalSeconds,6:F1} s  {Markup.Escape(m)}[/]"), cancellationToken);

@@ -38,14 +38,31 @@ internal static class TextSamples
         _ => throw new ArgumentException($"--order {order}: takes random or confidence"),
     };
 
+    /// <summary>
+    /// The sampler settings for <paramref name="modelDirectory"/>: each option given on the command line, else the folder's
+    /// <see cref="TextSamplingDefaults.FileName"/>, else the built-in default.
+    /// </summary>
+    public static TextSamplingDefaults Sampling(string modelDirectory, string? order, double? choiceTemperature, double? topP, int? steps)
+    {
+        var folder = TextSamplingDefaults.Load(modelDirectory);
+        return folder with
+        {
+            Order = order is null ? folder.Order : ParseOrder(order),
+            ChoiceTemperature = choiceTemperature ?? folder.ChoiceTemperature,
+            TopP = topP ?? folder.TopP,
+            Steps = steps ?? folder.Steps,
+        };
+    }
+
     public static int Run(SampleCommand.Settings settings, CancellationToken cancellationToken)
     {
         if (settings.Guidance is not null)
             throw new ArgumentException("--guidance applies to class-conditional models; a text model is steered with --prompt or --infill");
         using var model = Load(settings);
         int count = settings.Count ?? 10;
-        var options = new TextGenerationOptions(count, settings.Steps ?? model.Config.Length, settings.Seed, Math.Min(settings.BatchSize, count),
-            settings.Length, settings.Prompt, settings.Infill, settings.Span, settings.TopP, TextSamples.ParseOrder(settings.Order), settings.ChoiceTemperature);
+        var sampling = Sampling(settings.ModelDirectory, settings.Order, settings.ChoiceTemperature, settings.TopP, settings.Steps);
+        var options = new TextGenerationOptions(count, sampling.Steps ?? model.Config.Length, settings.Seed, Math.Min(settings.BatchSize, count),
+            settings.Length, settings.Prompt, settings.Infill, settings.Span, sampling.TopP, sampling.Order, sampling.ChoiceTemperature);
         var frames = new List<TextFrame>();
         var everyStep = new StringBuilder();
         var kept = settings.Trajectory ? TextTrajectoryImage.KeptSteps(options.Steps) : new HashSet<int>();
@@ -86,6 +103,9 @@ internal static class TextSamples
         table.AddRow("model", Markup.Escape($"{settings.ModelDirectory} ({(model.Config.Causal ? "autoregressive twin" : "masked diffusion")}, {model.ParameterCount:N0} parameters)"));
         table.AddRow("template", Markup.Escape(samples.Template.Length > 80 ? samples.Template[..80] + "…" : samples.Template));
         table.AddRow("steps", model.Config.Causal ? "one per character" : options.Steps.ToString(CultureInfo.InvariantCulture));
+        if (!model.Config.Causal)
+            table.AddRow("sampler", Markup.Escape((sampling with { Steps = null }).ToString()
+                + (File.Exists(Path.Combine(settings.ModelDirectory, TextSamplingDefaults.FileName)) ? $" ({TextSamplingDefaults.FileName} for what the command line left out)" : "")));
         table.AddRow("network calls", samples.NetworkCalls.ToString(CultureInfo.InvariantCulture));
         table.AddRow("samples", $"{count} → {Markup.Escape(txt)} (and samples.jsonl)");
         if (settings.Trajectory)

@@ -48,6 +48,8 @@ public static class DataSources
             return Text.TextDataset.Create(Text.TextCorpora.Load(spec, cache));
         if (IsAudio(spec))
             return LoadAudio(spec, sampleRate ?? SpokenDigits.DefaultSampleRate, cache, log);
+        if (MixedTextFolder(spec) is { } stray)
+            throw new InvalidDataException($"{spec}: holds text files and also {Path.GetRelativePath(spec, stray)}; a text folder holds only .txt, .md or .text files");
         if (sampleRate is not null)
             throw new InvalidDataException($"{spec}: --sample-rate applies to audio data only (spoken-digits or a folder of WAV files)");
         if (!ToyDistributions.Names.Contains(spec.Trim().Replace('_', '-'), StringComparer.OrdinalIgnoreCase))
@@ -106,6 +108,15 @@ public static class DataSources
             return false;
         var files = Directory.EnumerateFiles(spec, "*", SearchOption.AllDirectories).Where(f => !Path.GetFileName(f).StartsWith('.')).Take(1000).ToList();
         return files.Count > 0 && files.All(IsTextFile);
+    }
+
+    /// <summary>A file that keeps a folder of text files from being read as text, when the folder holds no images (else null).</summary>
+    private static string? MixedTextFolder(string spec)
+    {
+        if (!Directory.Exists(spec))
+            return null;
+        var files = Directory.EnumerateFiles(spec, "*", SearchOption.AllDirectories).Where(f => !Path.GetFileName(f).StartsWith('.')).Take(1000).ToList();
+        return files.Any(IsTextFile) && !files.Any(IsImageFile) ? files.Order(StringComparer.Ordinal).First(f => !IsTextFile(f)) : null;
     }
 
     private static bool IsTextFile(string path) =>

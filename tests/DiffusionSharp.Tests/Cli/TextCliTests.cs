@@ -49,6 +49,28 @@ public sealed class TextCliTests : IDisposable
         Assert.Equal(1, bc);
         Assert.Contains("--guidance applies to class-conditional models", bo);
 
+        // The folder's generation_config.json fills in what the command line leaves out, and the command line wins.
+        string config = Path.Combine(model, DiffusionSharp.Text.TextSamplingDefaults.FileName);
+        File.WriteAllText(config, """{ "order": "confidence", "choice_temperature": 3, "steps": 5 }""");
+        var (dc, dout) = CliRunner.Run("sample", "--model", model, "--count", "2", "--seed", "7", "--out", Temp("d1"));
+        Assert.True(dc == 0, dout);
+        Assert.Contains("confidence order, τ 3", dout);
+        File.Delete(config);
+        var (ec2, eo2) = CliRunner.Run("sample", "--model", model, "--count", "2", "--seed", "7", "--order", "confidence", "--choice-temperature", "3",
+            "--steps", "5", "--out", Temp("d2"));
+        Assert.True(ec2 == 0, eo2);
+        var (ac, ao) = CliRunner.Run("sample", "--model", model, "--count", "2", "--seed", "7", "--steps", "5", "--out", Temp("d3"));
+        Assert.True(ac == 0, ao);
+        string Texts(string dir) => File.ReadAllText(Path.Combine(Temp(dir), "samples.jsonl"));
+        Assert.Equal(Texts("d2"), Texts("d1"));
+        Assert.NotEqual(Texts("d3"), Texts("d1"));
+        Assert.Contains("ancestral (random order)", ao);
+        File.WriteAllText(config, """{ "order": "sideways" }""");
+        var (fc, fo) = CliRunner.Run("sample", "--model", model, "--out", Temp("d4"));
+        Assert.Equal(1, fc);
+        Assert.Contains($"{config}: \"order\" is \"sideways\"; it takes \"random\" or \"confidence\"", fo.ReplaceLineEndings(""));
+        File.Delete(config);
+
         string report = Temp("report.json");
         var (ec, eo) = CliRunner.Run("evaluate", "--model", model, "--twin", twin, "--data", data, "--count", "3", "--steps", "4", "--time-samples", "1",
             "--speed-steps", "2,4", "--speed-count", "2", "--report", report, "--out", Temp("e"));

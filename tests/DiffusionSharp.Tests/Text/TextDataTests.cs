@@ -143,6 +143,19 @@ public sealed class TextDataTests
     }
 
     [Fact]
+    public void AFolderOfTextWithAStrayFileIsRefusedByNameNotReadAsImages()
+    {
+        using var temp = new TempFolder();
+        File.WriteAllText(temp.File("train.txt"), File.ReadAllText(TextFixtures.GenesisPath));
+        File.WriteAllBytes(temp.File("judge.pt"), [1, 2, 3]);
+        var e = Assert.Throws<InvalidDataException>(() => DiffusionSharp.Data.DataSources.LoadSamples(temp.Path, null, null, _ => { }));
+        Assert.Equal($"{temp.Path}: holds text files and also judge.pt; a text folder holds only .txt, .md or .text files", e.Message);
+        File.Delete(temp.File("judge.pt"));
+        using var dataset = DiffusionSharp.Data.DataSources.LoadSamples(temp.Path, null, null, _ => { });
+        Assert.True(dataset.Count > 0);
+    }
+
+    [Fact]
     public void WindowsAreNonOverlappingAndDropTheTail()
     {
         using var scope = NewDisposeScope();
