@@ -154,34 +154,16 @@ public sealed class DigitClassifier : IDisposable
     public static DigitClassifier Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var tensors = SafeTensors.Load(path);
         var network = new Network();
         try
         {
-            var expected = network.state_dict();
-            foreach (var (name, parameter) in expected)
-            {
-                if (!tensors.TryGetValue(name, out var value))
-                    throw new InvalidDataException($"{path}: missing tensor '{name}'");
-                if (!value.shape.SequenceEqual(parameter.shape) || value.dtype != parameter.dtype)
-                    throw new InvalidDataException($"{path}: tensor '{name}' is [{string.Join(", ", value.shape)}] {value.dtype}, expected [{string.Join(", ", parameter.shape)}] {parameter.dtype}");
-            }
-            if (tensors.Count != expected.Count)
-                throw new InvalidDataException($"{path}: {tensors.Count} tensors, the classifier has {expected.Count}");
-            using (no_grad())
-                foreach (var (name, parameter) in expected)
-                    parameter.copy_(tensors[name]);
+            SafeTensors.LoadInto(network, path);
             return new DigitClassifier(network);
         }
         catch
         {
             network.Dispose();
             throw;
-        }
-        finally
-        {
-            foreach (var t in tensors.Values)
-                t.Dispose();
         }
     }
 

@@ -161,21 +161,10 @@ public sealed class SpokenDigitClassifier : IDisposable
         string path = Path.Combine(folder, WeightsFile);
         if (!File.Exists(path))
             throw new InvalidDataException($"{path}: not found");
-        var tensors = SafeTensors.Load(path);
         var network = new Network();
         try
         {
-            var expected = network.state_dict();
-            foreach (var (name, parameter) in expected)
-            {
-                if (!tensors.TryGetValue(name, out var value) || !value.shape.SequenceEqual(parameter.shape) || value.dtype != parameter.dtype)
-                    throw new InvalidDataException($"{path}: tensor '{name}' is missing or not [{string.Join(", ", parameter.shape)}] {parameter.dtype}");
-            }
-            if (tensors.Count != expected.Count)
-                throw new InvalidDataException($"{path}: {tensors.Count} tensors, the classifier has {expected.Count}");
-            using (no_grad())
-                foreach (var (name, parameter) in expected)
-                    parameter.copy_(tensors[name]);
+            SafeTensors.LoadInto(network, path);
             var classifier = new SpokenDigitClassifier(network);
             string info = Path.Combine(folder, InfoFile);
             if (File.Exists(info))
@@ -197,11 +186,6 @@ public sealed class SpokenDigitClassifier : IDisposable
         {
             network.Dispose();
             throw;
-        }
-        finally
-        {
-            foreach (var t in tensors.Values)
-                t.Dispose();
         }
     }
 

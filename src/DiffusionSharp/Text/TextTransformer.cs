@@ -190,22 +190,7 @@ public sealed class TextTransformer : nn.Module<Tensor, Tensor, Tensor>, ITokenD
         var model = new TextTransformer(config);
         try
         {
-            using var scope = NewDisposeScope();
-            var loaded = SafeTensors.Load(weights);
-            var own = model.state_dict();
-            foreach (var name in loaded.Keys.Where(k => !own.ContainsKey(k)))
-                throw new InvalidDataException($"{weights}: unexpected tensor '{name}'");
-            using (no_grad())
-            {
-                foreach (var (name, target) in own)
-                {
-                    if (!loaded.TryGetValue(name, out var source))
-                        throw new InvalidDataException($"{weights}: tensor '{name}' is missing");
-                    if (!source.shape.SequenceEqual(target.shape) || !source.is_floating_point())
-                        throw new InvalidDataException($"{weights}: tensor '{name}' is {source.dtype} [{string.Join(", ", source.shape)}], expected floating [{string.Join(", ", target.shape)}]");
-                    target.copy_(source);
-                }
-            }
+            SafeTensors.LoadInto(model, weights, infos);
         }
         catch
         {
