@@ -31,12 +31,8 @@ internal static class TextSamples
     }
 
     /// <summary>The <c>--order</c> value as an <see cref="UnmaskingOrder"/>.</summary>
-    public static UnmaskingOrder ParseOrder(string order) => order.ToLowerInvariant() switch
-    {
-        "random" => UnmaskingOrder.Random,
-        "confidence" => UnmaskingOrder.Confidence,
-        _ => throw new ArgumentException($"--order {order}: takes random or confidence"),
-    };
+    public static UnmaskingOrder ParseOrder(string order) =>
+        UnmaskingOrderNames.TryParse(order, out var parsed) ? parsed : throw new ArgumentException($"--order {order}: takes random or confidence");
 
     /// <summary>
     /// The sampler settings for <paramref name="modelDirectory"/>: each option given on the command line, else the folder's

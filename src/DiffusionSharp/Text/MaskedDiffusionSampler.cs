@@ -209,3 +209,23 @@ public static class TextPrompt
         return tensor(ids, [1, ids.Length], ScalarType.Int64);
     }
 }
+
+/// <summary>The names of the <see cref="UnmaskingOrder"/>s, as the command line and <c>generation_config.json</c> write them.</summary>
+public static class UnmaskingOrderNames
+{
+    /// <summary><c>random</c> or <c>confidence</c>.</summary>
+    public static string Name(this UnmaskingOrder order) => order == UnmaskingOrder.Confidence ? "confidence" : "random";
+
+    /// <summary>The order named <paramref name="name"/> (case-insensitive), if it is one.</summary>
+    public static bool TryParse(string name, out UnmaskingOrder order)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        (bool known, order) = name.ToLowerInvariant() switch
+        {
+            "random" => (true, UnmaskingOrder.Random),
+            "confidence" => (true, UnmaskingOrder.Confidence),
+            _ => (false, UnmaskingOrder.Random),
+        };
+        return known;
+    }
+}

@@ -67,7 +67,7 @@ public sealed record TextSamplingDefaults(UnmaskingOrder Order = UnmaskingOrder.
         ArgumentNullException.ThrowIfNull(modelDirectory);
         var values = new Dictionary<string, object>
         {
-            ["order"] = Order == UnmaskingOrder.Confidence ? "confidence" : "random",
+            ["order"] = Order.Name(),
             ["choice_temperature"] = ChoiceTemperature,
             ["top_p"] = TopP,
         };
@@ -86,15 +86,15 @@ public sealed record TextSamplingDefaults(UnmaskingOrder Order = UnmaskingOrder.
         return string.Create(c, $"{order}, top-p {TopP}") + (Steps is { } s ? string.Create(c, $", {s} steps") : "");
     }
 
-    private static UnmaskingOrder ParseOrder(JsonElement value, string path) =>
-        value.ValueKind == JsonValueKind.String && value.GetString() is { } s
-            ? s.ToLowerInvariant() switch
-            {
-                "random" => UnmaskingOrder.Random,
-                "confidence" => UnmaskingOrder.Confidence,
-                _ => throw new InvalidDataException($"{path}: \"order\" is \"{s}\"; it takes \"random\" or \"confidence\""),
-            }
-            : throw new InvalidDataException($"{path}: \"order\" must be a string, \"random\" or \"confidence\"");
+    private static UnmaskingOrder ParseOrder(JsonElement value, string path)
+    {
+        if (value.ValueKind != JsonValueKind.String)
+            throw new InvalidDataException($"{path}: \"order\" must be a string, \"random\" or \"confidence\"");
+        string name = value.GetString()!;
+        return UnmaskingOrderNames.TryParse(name, out var order)
+            ? order
+            : throw new InvalidDataException($"{path}: \"order\" is \"{name}\"; it takes \"random\" or \"confidence\"");
+    }
 
     private static double Number(JsonElement value, string path, string key, double min, double max, bool integer = false)
     {
